@@ -1,0 +1,185 @@
+//! Segment files: zstd-compressed JSON Lines of exchanges (`*.jsonl.zst`).
+//!
+//! A segment is written under a temporary name and renamed into place when
+//! finished, so a reader never sees a partial segment.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::jsonl::{self, DecodeError};
+use crate::Exchange;
+
+/// File name suffix of finished segments.
+pub const SUFFIX: &str = ".jsonl.zst";
+
+/// zstd level for segments: fast enough to keep up with capture on one core
+/// and still about 4-6x on JSON traffic.
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// Error writing or reading a segment.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    /// The file system refused.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Which file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record inside the segment was bad.
+    #[error("{path}: {source}")]
+    Decode {
+        /// Which file.
+        path: PathBuf,
+        /// The decoding error.
+        #[source]
+        source: DecodeError,
+    },
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SegmentError + 'a {
+    move |source| SegmentError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes one segment; nothing is visible at `path` until [`finish`](Self::finish).
+pub struct SegmentWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    enc: zstd::stream::write::Encoder<'static, BufWriter<File>>,
+    count: u64,
+    raw_bytes: u64,
+}
+
+impl std::fmt::Debug for SegmentWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentWriter")
+            .field("path", &self.path)
+            .field("count", &self.count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SegmentWriter {
+    /// Starts a segment that will appear at `path` (which should end in
+    /// [`SUFFIX`]) once finished.
+    pub fn create(path: impl Into<PathBuf>) -> Result<Self, SegmentError> {
+        let path = path.into();
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let file = File::create(&tmp).map_err(io("create", &tmp))?;
+        let enc = zstd::stream::write::Encoder::new(BufWriter::new(file), ZSTD_LEVEL)
+            .map_err(io("start zstd stream in", &tmp))?;
+        Ok(Self {
+            path,
+            tmp,
+            enc,
+            count: 0,
+            raw_bytes: 0,
+        })
+    }
+
+    /// Appends one exchange.
+    pub fn append(&mut self, ex: &Exchange) -> Result<(), SegmentError> {
+        let line = jsonl::encode(ex);
+        self.enc.write_all(&line).map_err(io("write", &self.tmp))?;
+        self.count += 1;
+        self.raw_bytes += line.len() as u64;
+        Ok(())
+    }
+
+    /// Exchanges appended so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Uncompressed bytes appended so far.
+    pub fn raw_bytes(&self) -> u64 {
+        self.raw_bytes
+    }
+
+    /// Flushes, syncs and renames the segment into place; returns its path.
+    pub fn finish(self) -> Result<PathBuf, SegmentError> {
+        let buf = self.enc.finish().map_err(io("finish zstd stream in", &self.tmp))?;
+        let file = buf
+            .into_inner()
+            .map_err(|e| SegmentError::Io {
+                op: "flush",
+                path: self.tmp.clone(),
+                source: e.into_error(),
+            })?;
+        file.sync_all().map_err(io("sync", &self.tmp))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(io("rename into place", &self.path))?;
+        Ok(self.path)
+    }
+}
+
+/// Encodes exchanges as one in-memory segment (zstd JSON Lines).
+pub fn encode(exchanges: &[Exchange]) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(exchanges.len() * 512);
+    for ex in exchanges {
+        raw.extend_from_slice(&jsonl::encode(ex));
+    }
+    // Compressing into memory cannot fail for valid levels.
+    zstd::bulk::compress(&raw, ZSTD_LEVEL).unwrap_or_default()
+}
+
+/// Reads every exchange of a segment file, stopping at the first bad record.
+pub fn read_file(path: &Path) -> Result<Vec<Exchange>, SegmentError> {
+    let file = File::open(path).map_err(io("open", path))?;
+    let dec = zstd::stream::read::Decoder::new(file).map_err(io("start zstd stream in", path))?;
+    jsonl::read(BufReader::new(dec))
+        .map(|r| {
+            r.map_err(|source| match source {
+                DecodeError::Io(e) => SegmentError::Io {
+                    op: "decompress",
+                    path: path.to_owned(),
+                    source: e,
+                },
+                source => SegmentError::Decode {
+                    path: path.to_owned(),
+                    source,
+                },
+            })
+        })
+        .collect()
+}
+
+/// Finished segment files below `dir` (recursively), sorted by path.
+pub fn list(dir: &Path) -> Result<Vec<PathBuf>, SegmentError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(io("list", &d))? {
+            let entry = entry.map_err(io("list", &d))?;
+            let p = entry.path();
+            let ft = entry.file_type().map_err(io("stat", &p))?;
+            if ft.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(SUFFIX) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads every exchange in every segment below `dir`, ordered by start time.
+pub fn read_dir(dir: &Path) -> Result<Vec<Exchange>, SegmentError> {
+    let mut all = Vec::new();
+    for p in list(dir)? {
+        all.extend(read_file(&p)?);
+    }
+    all.sort_by(|a, b| a.start.cmp(&b.start).then(a.id.cmp(&b.id)));
+    Ok(all)
+}
