@@ -1,0 +1,266 @@
+//! The command line, and every environment variable tapwire reads: one
+//! place, typed, with the help text users see.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Capture real API traffic, keep personal data out of it, and replay it as
+/// tests and load with every dependency mocked from the same recording.
+#[derive(Debug, Parser)]
+#[command(name = "tapwire", version, propagate_version = true, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    /// Log level or filter (e.g. `info`, `tapwire_proxy=debug`); TAPWIRE_LOG overrides.
+    #[arg(long, global = true, default_value = "info", env = "TAPWIRE_LOG_LEVEL")]
+    pub(crate) log_level: String,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TAPWIRE_LOG_FORMAT")]
+    pub(crate) log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the capture proxy (the sidecar's job, or locally in front of an app).
+    ///
+    /// Inbound: clients call the inbound port; requests go to the app and
+    /// are recorded. Outbound: the app uses the outbound port as its
+    /// HTTP_PROXY/HTTPS_PROXY; calls to dependencies are recorded. Metrics
+    /// and health are on the admin port.
+    Proxy(ProxyCmd),
+    /// Record an app's traffic on this machine, optionally starting the app.
+    ///
+    /// Runs the proxy in dual mode with TLS interception and, given a
+    /// command after `--`, starts it with HTTP_PROXY, HTTPS_PROXY and the CA
+    /// trust variables set so its outbound calls are recorded too. Stops
+    /// when the command exits or on Ctrl-C.
+    ///
+    /// Example: tapwire record --app-port 8080 --out ./rec -- python3 app.py
+    Record(RecordCmd),
+    /// List recorded exchanges, or show one in full.
+    ///
+    /// Example: tapwire inspect ./rec            (table of exchanges)
+    ///          tapwire inspect ./rec 0193a4f2  (one exchange, by id prefix)
+    Inspect(InspectCmd),
+    /// Export recorded exchanges to another format (HAR 1.2).
+    Export(ExportCmd),
+    /// Import exchanges from another format (HAR 1.2) as a recording.
+    Import(ImportCmd),
+    /// Manage tapwire's certificate authority for TLS interception.
+    #[command(subcommand)]
+    Ca(CaCmd),
+}
+
+/// Where tapwire keeps its state (CA, later snapshots).
+pub(crate) fn default_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("TAPWIRE_HOME") {
+        return PathBuf::from(h);
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".tapwire"),
+        None => PathBuf::from(".tapwire"),
+    }
+}
+
+fn default_ca_dir() -> PathBuf {
+    default_home().join("ca")
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let b: bytesize::ByteSize = s
+        .parse()
+        .map_err(|e| format!("{e}; use a size such as 1048576, 512KiB or 1MiB"))?;
+    usize::try_from(b.as_u64()).map_err(|_| "size too large".to_owned())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e}; use a duration such as 500ms, 10s or 1m"))
+}
+
+/// Settings shared by `proxy` and `record`.
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
+    /// Address the listeners bind to (use 0.0.0.0 in a pod).
+    #[arg(long, default_value = "127.0.0.1", env = "TAPWIRE_BIND")]
+    pub(crate) bind: IpAddr,
+    /// Inbound listener port (reverse proxy in front of the app).
+    #[arg(long, default_value_t = 4143, env = "TAPWIRE_PROXY_IN_PORT")]
+    pub(crate) in_port: u16,
+    /// Outbound listener port (forward proxy for the app's calls).
+    #[arg(long, default_value_t = 4140, env = "TAPWIRE_PROXY_OUT_PORT")]
+    pub(crate) out_port: u16,
+    /// Admin port for /metrics, /healthz and /readyz (0 disables it).
+    #[arg(long, default_value_t = 4145, env = "TAPWIRE_ADMIN_PORT")]
+    pub(crate) admin_port: u16,
+    /// Host of the app that inbound requests are forwarded to.
+    #[arg(long, default_value = "127.0.0.1", env = "TAPWIRE_APP_HOST")]
+    pub(crate) app_host: IpAddr,
+    /// Port of the app that inbound requests are forwarded to.
+    #[arg(long, default_value_t = 8080, env = "TAPWIRE_APP_PORT")]
+    pub(crate) app_port: u16,
+    /// Name of the service being recorded (stamped on every exchange).
+    #[arg(long, default_value = "app", env = "TAPWIRE_SERVICE")]
+    pub(crate) service: String,
+    /// Directory where capture segments are written.
+    #[arg(long, short, default_value = "tapwire-recording", env = "TAPWIRE_OUT")]
+    pub(crate) out: PathBuf,
+    /// Bytes of each body kept in a capture; larger bodies pass through
+    /// whole but are recorded truncated.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size, env = "TAPWIRE_CAPTURE_LIMIT")]
+    pub(crate) capture_limit: usize,
+    /// Captures that may wait for the writer; beyond this, captures are
+    /// dropped and counted (the app's traffic is never slowed).
+    #[arg(long, default_value_t = 10_000, env = "TAPWIRE_QUEUE_SIZE")]
+    pub(crate) queue_size: usize,
+    /// Directory holding the CA used for TLS interception.
+    #[arg(long, default_value_os_t = default_ca_dir(), env = "TAPWIRE_CA_DIR")]
+    pub(crate) ca_dir: PathBuf,
+    /// PEM bundle of extra CAs to trust for upstream TLS, besides the system roots.
+    #[arg(long, env = "TAPWIRE_EXTRA_CA")]
+    pub(crate) extra_ca: Option<PathBuf>,
+    /// How long connecting to an upstream may take.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, env = "TAPWIRE_CONNECT_TIMEOUT")]
+    pub(crate) connect_timeout: Duration,
+    /// Largest request head accepted; larger ones get 431.
+    #[arg(long, default_value = "64KiB", value_parser = parse_size, env = "TAPWIRE_MAX_HEADER_BYTES")]
+    pub(crate) max_header_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum ProxyMode {
+    /// Inbound reverse proxy and outbound forward proxy.
+    Dual,
+    /// Inbound reverse proxy only.
+    Reverse,
+    /// Outbound forward proxy only.
+    Forward,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProxyCmd {
+    /// Which listeners to run.
+    #[arg(long, value_enum, default_value_t = ProxyMode::Dual, env = "TAPWIRE_PROXY_TYPE")]
+    pub(crate) mode: ProxyMode,
+    /// Intercept TLS in CONNECT tunnels: present leaves minted from the CA
+    /// (clients must trust it: see `tapwire ca export`) and record plaintext.
+    /// Without it, tunnels are relayed and recorded as TCP flows with SNI.
+    #[arg(long, env = "TAPWIRE_TLS_OUT")]
+    pub(crate) tls_out: bool,
+    #[command(flatten)]
+    pub(crate) proxy: ProxyArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RecordCmd {
+    /// Relay HTTPS tunnels without interception (recorded as TCP flows).
+    #[arg(long)]
+    pub(crate) no_tls_out: bool,
+    #[command(flatten)]
+    pub(crate) proxy: ProxyArgs,
+    /// The app to start, after `--`; it gets the proxy and CA variables.
+    #[arg(last = true, value_name = "CMD")]
+    pub(crate) command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectCmd {
+    /// A recording directory or a segment file.
+    pub(crate) path: PathBuf,
+    /// Show this exchange in full (an id or a unique prefix of one).
+    pub(crate) id: Option<String>,
+    /// Only this direction.
+    #[arg(long, value_enum)]
+    pub(crate) direction: Option<DirectionArg>,
+    /// Print JSON (one exchange per line for the list) instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Show at most this many exchanges (the newest are cut).
+    #[arg(long)]
+    pub(crate) limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum DirectionArg {
+    Inbound,
+    Outbound,
+}
+
+impl From<DirectionArg> for tapwire_model::Direction {
+    fn from(d: DirectionArg) -> Self {
+        match d {
+            DirectionArg::Inbound => tapwire_model::Direction::Inbound,
+            DirectionArg::Outbound => tapwire_model::Direction::Outbound,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportCmd {
+    /// Write HAR 1.2 (the only export format so far).
+    #[arg(long, required = true)]
+    pub(crate) har: bool,
+    /// A recording directory or a segment file.
+    pub(crate) path: PathBuf,
+    /// Output file (stdout when absent).
+    #[arg(long, short)]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportCmd {
+    /// Read HAR 1.2 (the only import format so far).
+    #[arg(long, required = true)]
+    pub(crate) har: bool,
+    /// The HAR file to read.
+    pub(crate) file: PathBuf,
+    /// Recording directory to write the imported exchanges to.
+    #[arg(long, short)]
+    pub(crate) out: PathBuf,
+    /// Direction given to entries that do not carry tapwire's own fields
+    /// (HAR from browsers and other tools).
+    #[arg(long, value_enum, default_value_t = DirectionArg::Outbound)]
+    pub(crate) direction: DirectionArg,
+    /// Service name given to such entries.
+    #[arg(long, default_value = "app")]
+    pub(crate) service: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CaCmd {
+    /// Create the CA (key stored with mode 0600).
+    Init {
+        /// CA directory.
+        #[arg(long, default_value_os_t = default_ca_dir(), env = "TAPWIRE_CA_DIR")]
+        dir: PathBuf,
+        /// Replace an existing CA (clients trusting the old one must be updated).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write the CA certificate for clients: PEM, and a PKCS#12 truststore for Java.
+    Export {
+        /// CA directory.
+        #[arg(long, default_value_os_t = default_ca_dir(), env = "TAPWIRE_CA_DIR")]
+        dir: PathBuf,
+        /// Where to write tapwire-ca.crt and tapwire-ca.p12.
+        #[arg(long, short, default_value = ".")]
+        out: PathBuf,
+        /// Password of the PKCS#12 truststore.
+        #[arg(long, default_value = "changeit")]
+        password: String,
+    },
+}

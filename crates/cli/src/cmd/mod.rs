@@ -1,0 +1,57 @@
+//! One module per subcommand; each returns the process exit code.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use tapwire_model::{segment, Exchange};
+
+use crate::args::Command;
+
+mod ca;
+mod har;
+mod inspect;
+mod proxy;
+
+pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Proxy(c) => proxy::proxy(c),
+        Command::Record(c) => proxy::record(c),
+        Command::Inspect(c) => inspect::run(c),
+        Command::Export(c) => har::export(c),
+        Command::Import(c) => har::import(c),
+        Command::Ca(c) => ca::run(c),
+    }
+}
+
+/// Reads a recording: a directory of segments, or one segment file.
+pub(crate) fn read_recording(path: &Path) -> anyhow::Result<Vec<Exchange>> {
+    if !path.exists() {
+        bail!(
+            "no recording at {}: record one with `tapwire record --out {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    let exchanges = if path.is_dir() {
+        segment::read_dir(path)
+    } else {
+        segment::read_file(path)
+    };
+    exchanges.with_context(|| format!("cannot read the recording at {}", path.display()))
+}
+
+/// A multi-threaded runtime for the commands that serve traffic.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tapwire-worker")
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Command output (not logs) goes to stdout; everything else to stderr.
+#[allow(clippy::print_stdout)]
+pub(crate) fn println_out(s: &str) {
+    println!("{s}");
+}

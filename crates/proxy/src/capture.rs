@@ -1,0 +1,320 @@
+use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use tapwire_model::{
+    Body, Direction, Exchange, ExchangeId, Headers, Protocol, Request, Response, Service, TcpFlow,
+    TlsInfo, Upstream,
+};
+
+use crate::metrics::{DropLabels, DropReason, Metrics};
+
+/// Bytes captured from one body or one direction of a flow: the first
+/// `limit` bytes as shared `Bytes` handles (no copy on the request path),
+/// plus the true size.
+#[derive(Debug, Default)]
+pub(crate) struct BodyCapture {
+    chunks: Vec<Bytes>,
+    kept: usize,
+    pub(crate) size: u64,
+    pub(crate) trailers: Option<HeaderMap>,
+    /// False when the stream ended early (peer went away, error).
+    pub(crate) complete: bool,
+}
+
+impl BodyCapture {
+    /// Records one chunk, keeping at most `limit` bytes overall.
+    pub(crate) fn push(&mut self, chunk: &Bytes, limit: usize) {
+        self.size += chunk.len() as u64;
+        if self.kept < limit && !chunk.is_empty() {
+            let take = chunk.len().min(limit - self.kept);
+            self.chunks.push(chunk.slice(..take));
+            self.kept += take;
+        }
+    }
+
+    /// Records bytes that are not in a `Bytes` (raw TCP copies).
+    pub(crate) fn push_slice(&mut self, data: &[u8], limit: usize) {
+        self.size += data.len() as u64;
+        if self.kept < limit && !data.is_empty() {
+            let take = data.len().min(limit - self.kept);
+            self.chunks.push(Bytes::copy_from_slice(&data[..take]));
+            self.kept += take;
+        }
+    }
+
+    fn truncated(&self) -> bool {
+        (self.kept as u64) < self.size
+    }
+
+    fn into_body(self) -> Body {
+        let truncated = self.truncated();
+        let data = match self.chunks.len() {
+            0 => Bytes::new(),
+            1 => self.chunks.into_iter().next().unwrap_or_default(),
+            _ => {
+                let mut b = BytesMut::with_capacity(self.kept);
+                for c in &self.chunks {
+                    b.extend_from_slice(c);
+                }
+                b.freeze()
+            }
+        };
+        Body {
+            data,
+            size: self.size,
+            truncated,
+        }
+    }
+}
+
+/// The request head as it arrived (before hop-by-hop headers were removed).
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    pub(crate) method: http::Method,
+    pub(crate) scheme: &'static str,
+    pub(crate) authority: String,
+    pub(crate) path_and_query: String,
+    pub(crate) version: http::Version,
+    pub(crate) headers: HeaderMap,
+}
+
+/// The response head as the upstream sent it.
+#[derive(Debug)]
+pub(crate) struct ResponseHead {
+    pub(crate) status: http::StatusCode,
+    pub(crate) version: http::Version,
+    pub(crate) headers: HeaderMap,
+}
+
+/// What was seen on the wire, before redaction. Deliberately not
+/// `Serialize`: it becomes an [`Exchange`] only inside the sink thread, so
+/// the request path pays for nothing but reference-count bumps.
+#[derive(Debug)]
+pub struct Captured {
+    pub(crate) id: ExchangeId,
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) duration: Duration,
+    pub(crate) direction: Direction,
+    pub(crate) protocol: Protocol,
+    pub(crate) service: Arc<Service>,
+    pub(crate) client_addr: Option<SocketAddr>,
+    pub(crate) server_addr: Option<SocketAddr>,
+    pub(crate) upstream: Upstream,
+    pub(crate) tls: Option<TlsInfo>,
+    pub(crate) tags: Vec<(&'static str, String)>,
+    pub(crate) error: Option<String>,
+    pub(crate) payload: Payload,
+}
+
+#[derive(Debug)]
+pub(crate) enum Payload {
+    Http {
+        request: RequestHead,
+        request_body: BodyCapture,
+        response: Option<ResponseHead>,
+        response_body: BodyCapture,
+    },
+    Tcp {
+        client: BodyCapture,
+        server: BodyCapture,
+    },
+}
+
+/// Common facts of an exchange known when it starts.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    pub(crate) direction: Direction,
+    pub(crate) service: Arc<Service>,
+    pub(crate) client_addr: Option<SocketAddr>,
+    pub(crate) server_addr: Option<SocketAddr>,
+    pub(crate) tls: Option<TlsInfo>,
+}
+
+impl Captured {
+    pub(crate) fn new(origin: &Origin, protocol: Protocol, upstream: Upstream, payload: Payload) -> Self {
+        Self {
+            id: ExchangeId::new(),
+            start: Utc::now(),
+            duration: Duration::ZERO,
+            direction: origin.direction,
+            protocol,
+            service: origin.service.clone(),
+            client_addr: origin.client_addr,
+            server_addr: origin.server_addr,
+            upstream,
+            tls: origin.tls.clone(),
+            tags: Vec::new(),
+            error: None,
+            payload,
+        }
+    }
+
+    /// True when any body was cut at the capture limit.
+    pub(crate) fn truncated(&self) -> bool {
+        match &self.payload {
+            Payload::Http {
+                request_body,
+                response_body,
+                ..
+            } => request_body.truncated() || response_body.truncated(),
+            Payload::Tcp { client, server } => client.truncated() || server.truncated(),
+        }
+    }
+
+    /// Converts the raw capture into the stored record. Runs on the sink
+    /// thread, never on the request path.
+    pub fn into_exchange(self) -> Exchange {
+        let mut ex = Exchange::new(self.direction, self.protocol, (*self.service).clone(), self.upstream);
+        ex.id = self.id;
+        ex.start = self.start;
+        ex.duration_us = u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX);
+        ex.client_addr = self.client_addr;
+        ex.server_addr = self.server_addr;
+        ex.tls = self.tls;
+        ex.error = self.error;
+        ex.tags = self.tags.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let incomplete = match &self.payload {
+            Payload::Http { request_body, response_body, response, .. } => {
+                [(!request_body.complete).then_some("request"),
+                 (response.is_some() && !response_body.complete).then_some("response")]
+            }
+            Payload::Tcp { client, server } => {
+                [(!client.complete).then_some("client"), (!server.complete).then_some("server")]
+            }
+        };
+        let incomplete: Vec<&str> = incomplete.into_iter().flatten().collect();
+        if !incomplete.is_empty() {
+            ex.tags.insert("incomplete".into(), incomplete.join(","));
+        }
+        match self.payload {
+            Payload::Http {
+                request,
+                request_body,
+                response,
+                response_body,
+            } => {
+                let (path, query) = match request.path_and_query.split_once('?') {
+                    Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+                    None => (request.path_and_query, None),
+                };
+                let req_trailers = request_body.trailers.as_ref().map(headers).unwrap_or_default();
+                ex.request = Some(Request {
+                    method: request.method.to_string(),
+                    scheme: request.scheme.to_owned(),
+                    authority: request.authority,
+                    path,
+                    query,
+                    version: version(request.version).to_owned(),
+                    headers: headers(&request.headers),
+                    trailers: req_trailers,
+                    body: request_body.into_body(),
+                });
+                ex.response = response.map(|r| {
+                    let trailers = response_body.trailers.as_ref().map(headers).unwrap_or_default();
+                    Response {
+                        status: r.status.as_u16(),
+                        version: version(r.version).to_owned(),
+                        headers: headers(&r.headers),
+                        trailers,
+                        body: response_body.into_body(),
+                    }
+                });
+            }
+            Payload::Tcp { client, server } => {
+                ex.tcp = Some(TcpFlow {
+                    client_bytes: client.into_body(),
+                    server_bytes: server.into_body(),
+                });
+            }
+        }
+        ex
+    }
+}
+
+fn headers(map: &HeaderMap) -> Headers {
+    Headers::from_pairs(map.iter().map(|(n, v)| (n.as_str(), v.as_bytes())))
+}
+
+pub(crate) fn version(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// The producer side of the bounded capture queue. Offering never blocks:
+/// when the queue is full the capture is dropped and counted.
+#[derive(Debug, Clone)]
+pub struct CaptureQueue {
+    tx: SyncSender<Captured>,
+    metrics: Arc<Metrics>,
+    limit: usize,
+}
+
+impl CaptureQueue {
+    /// A queue holding at most `capacity` captures, and its consumer end.
+    pub fn new(capacity: usize, limit: usize, metrics: Arc<Metrics>) -> (Self, Receiver<Captured>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
+        (Self { tx, metrics, limit }, rx)
+    }
+
+    /// Bytes of each body to keep.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Hands a finished capture to the sink, or drops it if the queue is full.
+    pub(crate) fn offer(&self, c: Captured) {
+        if c.truncated() {
+            self.metrics.captures_truncated.inc();
+        }
+        match self.tx.try_send(c) {
+            Ok(()) => {
+                self.metrics.captures_queued.inc();
+                self.metrics.queue_depth.inc();
+            }
+            Err(TrySendError::Full(_)) => {
+                self.metrics
+                    .captures_dropped
+                    .get_or_create(&DropLabels {
+                        reason: DropReason::QueueFull,
+                    })
+                    .inc();
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.metrics
+                    .captures_dropped
+                    .get_or_create(&DropLabels {
+                        reason: DropReason::SinkClosed,
+                    })
+                    .inc();
+            }
+        }
+    }
+}
+
+/// Measures an exchange from its first byte.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock(Instant);
+
+impl Clock {
+    pub(crate) fn start() -> Self {
+        Self(Instant::now())
+    }
+
+    pub(crate) fn elapsed(self) -> Duration {
+        self.0.elapsed()
+    }
+}

@@ -1,0 +1,296 @@
+//! Forwarding one HTTP request to its upstream while capturing it: shared by
+//! the inbound listener, the outbound listener and intercepted tunnels.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tapwire_model::{Protocol, Upstream};
+use tower_service::Service;
+
+use crate::body::{full, Pending, ProxyBody, Slot, TeeBody};
+use crate::capture::{Captured, Clock, Origin, Payload, RequestHead, ResponseHead};
+use crate::error::{chain, ProxyError};
+use crate::hop;
+use crate::server::Shared;
+use crate::metrics::{Dir, DirLabels, ErrorKind, ErrorLabels, RequestLabels};
+
+/// Request body type sent upstream.
+pub(crate) type UpBody = TeeBody<Incoming>;
+
+/// Where one request goes and how it is recorded.
+#[derive(Debug)]
+pub(crate) struct Hop {
+    /// Scheme recorded for the request (`http` or `https`).
+    pub(crate) scheme: &'static str,
+    /// Authority recorded for the request.
+    pub(crate) authority: String,
+    /// Upstream recorded for the exchange.
+    pub(crate) upstream: Upstream,
+    /// Absolute URI handed to the client.
+    pub(crate) target: Uri,
+}
+
+/// Connects every request to one fixed address, whatever its URI says: the
+/// inbound side always talks to the app, and keeping the request's own
+/// authority in the URI preserves `:authority` for HTTP/2 apps.
+#[derive(Debug, Clone)]
+pub(crate) struct FixedConnector {
+    inner: HttpConnector,
+    target: Uri,
+}
+
+type ConnectFuture = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    TokioIo<tokio::net::TcpStream>,
+                    <HttpConnector as Service<Uri>>::Error,
+                >,
+            > + Send,
+    >,
+>;
+
+impl Service<Uri> for FixedConnector {
+    type Response = TokioIo<tokio::net::TcpStream>;
+    type Error = <HttpConnector as Service<Uri>>::Error;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, _dst: Uri) -> Self::Future {
+        Box::pin(self.inner.call(self.target.clone()))
+    }
+}
+
+fn http_connector(connect_timeout: Duration) -> HttpConnector {
+    let mut c = HttpConnector::new();
+    c.set_nodelay(true);
+    c.set_connect_timeout(Some(connect_timeout));
+    c.enforce_http(false);
+    c
+}
+
+/// The upstream clients, built once per proxy and shared by all connections.
+#[derive(Debug, Clone)]
+pub(crate) struct Clients {
+    pub(crate) app_h1: Client<FixedConnector, UpBody>,
+    pub(crate) app_h2: Client<FixedConnector, UpBody>,
+    pub(crate) http: Client<HttpConnector, UpBody>,
+    pub(crate) https: Client<hyper_rustls::HttpsConnector<HttpConnector>, UpBody>,
+}
+
+impl Clients {
+    pub(crate) fn new(
+        app: std::net::SocketAddr,
+        connect_timeout: Duration,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Self {
+        let fixed = FixedConnector {
+            inner: http_connector(connect_timeout),
+            target: Uri::try_from(format!("http://{app}")).unwrap_or_default(),
+        };
+        let mut b = Client::builder(TokioExecutor::new());
+        b.pool_idle_timeout(Duration::from_secs(90))
+            .http1_preserve_header_case(true)
+            .http1_title_case_headers(false);
+        let app_h1 = b.build(fixed.clone());
+        let http = b.build(http_connector(connect_timeout));
+        // hyper-rustls sets ALPN itself from the enabled versions.
+        let mut tls = (*tls).clone();
+        tls.alpn_protocols.clear();
+        let https_conn = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http_connector(connect_timeout));
+        let https = b.build(https_conn);
+        let app_h2 = Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build(fixed);
+        Self {
+            app_h1,
+            app_h2,
+            http,
+            https,
+        }
+    }
+}
+
+fn protocol_of<B>(req: &Request<B>) -> Protocol {
+    let grpc = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/grpc"));
+    match (req.version(), grpc) {
+        (_, true) => Protocol::Grpc,
+        (Version::HTTP_2, false) => Protocol::Http2,
+        _ => Protocol::Http1,
+    }
+}
+
+/// Forwards `req` through `client` to `hop.target`, streaming both bodies and
+/// capturing the exchange. Never fails: upstream problems become 502/504
+/// responses that say which host failed.
+pub(crate) async fn forward<C>(
+    client: &Client<C, UpBody>,
+    mut req: Request<Incoming>,
+    hop: Hop,
+    origin: &Origin,
+    shared: &Shared,
+    send_version: Option<Version>,
+) -> Response<ProxyBody>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    let clock = Clock::start();
+    let queue = &shared.queue;
+    let metrics = queue.metrics().clone();
+    let dir = Dir::from(origin.direction);
+    let protocol = protocol_of(&req);
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            direction: dir,
+            protocol: protocol.into(),
+        })
+        .inc();
+
+    let upgrade = req.version() <= Version::HTTP_11 && hop::is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+    let (mut parts, body) = req.into_parts();
+    let head = RequestHead {
+        method: parts.method.clone(),
+        scheme: hop.scheme,
+        authority: hop.authority,
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()),
+        version: parts.version,
+        headers: parts.headers.clone(),
+    };
+    hop::strip(&mut parts.headers, upgrade);
+    parts.uri = hop.target;
+    if let Some(v) = send_version {
+        parts.version = v;
+    }
+    let target_name = hop.upstream.to_string();
+    let captured = Captured::new(
+        origin,
+        protocol,
+        hop.upstream,
+        Payload::Http {
+            request: head,
+            request_body: Default::default(),
+            response: None,
+            response_body: Default::default(),
+        },
+    );
+    let pending = Pending::new(captured, clock, queue.clone());
+    let req_bytes = metrics.request_bytes.get_or_create(&DirLabels { direction: dir }).clone();
+    let body = TeeBody::new(body, Slot::Request, pending.clone(), req_bytes);
+
+    match client.request(Request::from_parts(parts, body)).await {
+        Ok(mut resp) => {
+            pending.set_response(ResponseHead {
+                status: resp.status(),
+                version: resp.version(),
+                headers: resp.headers().clone(),
+            });
+            let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+            if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
+                let proto = resp
+                    .headers()
+                    .get(header::UPGRADE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("unknown")
+                    .to_owned();
+                pending.tag("upgrade", proto.clone());
+                let upstream_upgrade = hyper::upgrade::on(&mut resp);
+                tokio::spawn(splice_upgrade(client_upgrade, upstream_upgrade, target_name, proto));
+                hop::strip(resp.headers_mut(), true);
+            } else {
+                hop::strip(resp.headers_mut(), false);
+            }
+            let (parts, body) = resp.into_parts();
+            let resp_bytes = metrics.response_bytes.get_or_create(&DirLabels { direction: dir }).clone();
+            let body = TeeBody::new(body, Slot::Response, pending, resp_bytes);
+            Response::from_parts(parts, body.map_err(Into::into).boxed())
+        }
+        Err(e) => {
+            let reason = chain(&e);
+            let err = if e.is_connect() && reason.contains("timed out") {
+                ProxyError::UpstreamTimeout {
+                    target: target_name,
+                    secs: shared.config.connect_timeout.as_secs(),
+                }
+            } else if e.is_connect() {
+                ProxyError::UpstreamUnreachable {
+                    target: target_name,
+                    reason,
+                }
+            } else {
+                ProxyError::UpstreamFailed {
+                    target: target_name,
+                    reason,
+                }
+            };
+            let kind = match &err {
+                ProxyError::UpstreamTimeout { .. } => ErrorKind::Timeout,
+                ProxyError::UpstreamUnreachable { .. } => ErrorKind::Connect,
+                _ => ErrorKind::Protocol,
+            };
+            metrics
+                .upstream_errors
+                .get_or_create(&ErrorLabels { direction: dir, kind })
+                .inc();
+            tracing::warn!(side = %err.side(), direction = %origin.direction, error = %err, "proxying failed");
+            pending.set_error(err.to_string());
+            error_response(&err)
+        }
+    }
+}
+
+/// The response sent when the proxy itself could not complete a request.
+pub(crate) fn error_response(err: &ProxyError) -> Response<ProxyBody> {
+    let mut resp = Response::new(full(format!("tapwire: {err}\n")));
+    *resp.status_mut() = err.status();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert("x-tapwire-error", HeaderValue::from_static(err.kind()));
+    resp
+}
+
+async fn splice_upgrade(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    target: String,
+    proto: String,
+) {
+    match tokio::try_join!(client, upstream) {
+        Ok((c, u)) => {
+            let mut c = TokioIo::new(c);
+            let mut u = TokioIo::new(u);
+            if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut u).await {
+                tracing::debug!(upstream = %target, protocol = %proto, error = %e, "upgraded connection ended with an error");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(upstream = %target, protocol = %proto, error = %e, "protocol upgrade failed");
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The capture proxy: sits beside a service, passes its traffic through
+//! unchanged, and copies each exchange off the request path into a bounded
+//! capture queue.
+//!
+//! Listeners: the inbound reverse proxy (default 4143) in front of the app,
+//! the outbound forward proxy (default 4140, absolute-form HTTP and CONNECT,
+//! with optional TLS interception), and the admin server (default 4145:
+//! `/metrics`, `/healthz`, `/readyz`).
+
+mod admin;
+mod body;
+mod capture;
+mod config;
+mod error;
+mod forward;
+mod hop;
+mod inbound;
+mod io;
+mod metrics;
+mod outbound;
+mod server;
+mod sink;
+mod sniff;
+mod tunnel;
+
+pub use capture::{Captured, CaptureQueue};
+pub use config::{Mode, ProxyConfig};
+pub use metrics::{DropReason, Metrics};
+pub use server::{Proxy, RunningProxy};
+pub use sink::{CaptureSink, SegmentDirSink, SinkError};

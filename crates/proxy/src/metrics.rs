@@ -1,0 +1,189 @@
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tapwire_model::Direction;
+
+/// Direction label (bounded: two values).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub(crate) enum Dir {
+    Inbound,
+    Outbound,
+}
+
+impl From<Direction> for Dir {
+    fn from(d: Direction) -> Self {
+        match d {
+            Direction::Inbound => Dir::Inbound,
+            Direction::Outbound => Dir::Outbound,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DirLabels {
+    pub(crate) direction: Dir,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    pub(crate) direction: Dir,
+    pub(crate) protocol: Proto,
+}
+
+/// Protocol label (bounded).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub(crate) enum Proto {
+    Http1,
+    H2,
+    Grpc,
+    Tcp,
+}
+
+impl From<tapwire_model::Protocol> for Proto {
+    fn from(p: tapwire_model::Protocol) -> Self {
+        match p {
+            tapwire_model::Protocol::Http1 => Proto::Http1,
+            tapwire_model::Protocol::Http2 => Proto::H2,
+            tapwire_model::Protocol::Grpc => Proto::Grpc,
+            tapwire_model::Protocol::Tcp => Proto::Tcp,
+        }
+    }
+}
+
+/// Why a capture was dropped (bounded).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum DropReason {
+    /// The capture queue was full: the sink is slower than the traffic.
+    QueueFull,
+    /// The sink failed to store the capture.
+    SinkError,
+    /// The sink had stopped (proxy shutting down).
+    SinkClosed,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DropLabels {
+    pub(crate) reason: DropReason,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ErrorLabels {
+    pub(crate) direction: Dir,
+    pub(crate) kind: ErrorKind,
+}
+
+/// Kind of proxying error (bounded).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    /// Upstream refused, could not be resolved, or its TLS failed.
+    Connect,
+    /// Upstream did not accept a connection in time.
+    Timeout,
+    /// Upstream broke the exchange after accepting it.
+    Protocol,
+    /// Client sent a request that could not be parsed (400).
+    Malformed,
+    /// Client sent a head larger than allowed (431).
+    HeaderTooLarge,
+    /// Client's TLS handshake with the proxy failed.
+    TlsHandshake,
+    /// Client connection failed mid-exchange.
+    Io,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ListenerLabels {
+    pub(crate) listener: Listener,
+}
+
+/// Listener label (bounded).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub(crate) enum Listener {
+    Inbound,
+    Outbound,
+}
+
+/// Every metric the proxy exports, registered once.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub(crate) requests: Family<RequestLabels, Counter>,
+    pub(crate) request_bytes: Family<DirLabels, Counter>,
+    pub(crate) response_bytes: Family<DirLabels, Counter>,
+    pub(crate) upstream_errors: Family<ErrorLabels, Counter>,
+    pub(crate) downstream_errors: Family<ErrorLabels, Counter>,
+    pub(crate) connections: Family<ListenerLabels, Counter>,
+    pub(crate) open_connections: Family<ListenerLabels, Gauge>,
+    pub(crate) captures_queued: Counter,
+    pub(crate) captures_written: Counter,
+    pub(crate) captures_dropped: Family<DropLabels, Counter>,
+    pub(crate) captures_truncated: Counter,
+    pub(crate) queue_depth: Gauge<i64, AtomicI64Compat>,
+    pub(crate) tls_intercepted: Counter,
+}
+
+/// Gauge storage; named so the struct above reads plainly.
+pub(crate) type AtomicI64Compat = std::sync::atomic::AtomicI64;
+
+impl Metrics {
+    /// Creates the metrics and registers them under `tapwire_proxy_`.
+    pub fn register(registry: &mut Registry) -> std::sync::Arc<Self> {
+        let m = Self::default();
+        let r = registry.sub_registry_with_prefix("tapwire_proxy");
+        r.register("requests", "Requests proxied, by direction and protocol", m.requests.clone());
+        r.register("request_body_bytes", "Request body bytes passed through", m.request_bytes.clone());
+        r.register("response_body_bytes", "Response body bytes passed through", m.response_bytes.clone());
+        r.register("upstream_errors", "Failures talking to upstreams, by kind", m.upstream_errors.clone());
+        r.register("downstream_errors", "Failures of client connections, by kind", m.downstream_errors.clone());
+        r.register("connections", "Client connections accepted", m.connections.clone());
+        r.register("open_connections", "Client connections currently open", m.open_connections.clone());
+        r.register("captures_queued", "Captures put on the capture queue", m.captures_queued.clone());
+        r.register("captures_written", "Captures stored by the sink", m.captures_written.clone());
+        r.register("captures_dropped", "Captures lost, by reason; the app's traffic was not affected", m.captures_dropped.clone());
+        r.register("captures_truncated", "Captures whose body exceeded the capture limit", m.captures_truncated.clone());
+        r.register("capture_queue_depth", "Captures waiting for the sink", m.queue_depth.clone());
+        r.register("tls_intercepted", "TLS sessions terminated for interception", m.tls_intercepted.clone());
+        std::sync::Arc::new(m)
+    }
+
+    /// Total captures dropped for `reason` so far.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.captures_dropped.get_or_create(&DropLabels { reason }).get()
+    }
+
+    /// Total captures the sink stored so far.
+    pub fn written(&self) -> u64 {
+        self.captures_written.get()
+    }
+}
+
+/// Label values are written in snake_case, as Prometheus conventions ask.
+macro_rules! snake_labels {
+    ($($ty:ident { $($variant:ident => $text:literal),+ $(,)? })+) => {
+        $(
+            impl EncodeLabelValue for $ty {
+                fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+                    use std::fmt::Write as _;
+                    encoder.write_str(match self { $($ty::$variant => $text),+ })
+                }
+            }
+        )+
+    };
+}
+
+snake_labels! {
+    Dir { Inbound => "inbound", Outbound => "outbound" }
+    Proto { Http1 => "http1", H2 => "h2", Grpc => "grpc", Tcp => "tcp" }
+    DropReason { QueueFull => "queue_full", SinkError => "sink_error", SinkClosed => "sink_closed" }
+    ErrorKind {
+        Connect => "connect",
+        Timeout => "timeout",
+        Protocol => "protocol",
+        Malformed => "malformed",
+        HeaderTooLarge => "header_too_large",
+        TlsHandshake => "tls_handshake",
+        Io => "io",
+    }
+    Listener { Inbound => "inbound", Outbound => "outbound" }
+}

@@ -1,0 +1,1 @@
+//! Shared helpers for tapwire tests: processes, ports, real servers and clients.
