@@ -10,7 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Capture real API traffic, keep personal data out of it, and replay it as
 /// tests and load with every dependency mocked from the same recording.
 #[derive(Debug, Parser)]
-#[command(name = "tapwire", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "tapwire",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) log: LogArgs,
@@ -89,7 +94,8 @@ fn parse_size(s: &str) -> Result<usize, String> {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e}; use a duration such as 500ms, 10s or 1m"))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{e}; use a duration such as 500ms, 10s or 1m"))
 }
 
 /// Settings shared by `proxy` and `record`.

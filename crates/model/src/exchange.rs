@@ -172,7 +172,12 @@ impl Request {
 
     /// The full URL, `scheme://authority/path?query`.
     pub fn url(&self) -> String {
-        format!("{}://{}{}", self.scheme, self.authority, self.path_and_query())
+        format!(
+            "{}://{}{}",
+            self.scheme,
+            self.authority,
+            self.path_and_query()
+        )
     }
 }
 
@@ -256,7 +261,12 @@ pub struct Exchange {
 
 impl Exchange {
     /// A new exchange with a fresh id, starting now, with no payload yet.
-    pub fn new(direction: Direction, protocol: Protocol, service: Service, upstream: Upstream) -> Self {
+    pub fn new(
+        direction: Direction,
+        protocol: Protocol,
+        service: Service,
+        upstream: Upstream,
+    ) -> Self {
         Self {
             v: crate::SCHEMA_VERSION,
             id: ExchangeId::new(),
@@ -279,7 +289,10 @@ impl Exchange {
 
     /// The traffic key used by snapshots and selectors: `service:host:port`.
     pub fn key(&self) -> String {
-        format!("{}:{}:{}", self.service.name, self.upstream.host, self.upstream.port)
+        format!(
+            "{}:{}:{}",
+            self.service.name, self.upstream.host, self.upstream.port
+        )
     }
 
     /// Request plus response body bytes as they crossed the wire.

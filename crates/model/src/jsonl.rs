@@ -62,9 +62,11 @@ pub fn decode_line(bytes: &[u8], line: usize) -> Result<Exchange, DecodeError> {
 /// Iterates over the exchanges of a JSON Lines stream. Blank lines are
 /// skipped; each bad line yields an error and iteration continues.
 pub fn read<R: BufRead>(r: R) -> impl Iterator<Item = Result<Exchange, DecodeError>> {
-    r.split(b'\n').enumerate().filter_map(|(i, line)| match line {
-        Err(e) => Some(Err(DecodeError::Io(e))),
-        Ok(l) if l.iter().all(u8::is_ascii_whitespace) => None,
-        Ok(l) => Some(decode_line(&l, i + 1)),
-    })
+    r.split(b'\n')
+        .enumerate()
+        .filter_map(|(i, line)| match line {
+            Err(e) => Some(Err(DecodeError::Io(e))),
+            Ok(l) if l.iter().all(u8::is_ascii_whitespace) => None,
+            Ok(l) => Some(decode_line(&l, i + 1)),
+        })
 }

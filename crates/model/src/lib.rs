@@ -7,6 +7,7 @@
 
 mod body;
 mod exchange;
+pub mod har;
 mod headers;
 pub mod jsonl;
 pub mod segment;

@@ -4,7 +4,7 @@
 //! finished, so a reader never sees a partial segment.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::jsonl::{self, DecodeError};
@@ -109,14 +109,15 @@ impl SegmentWriter {
 
     /// Flushes, syncs and renames the segment into place; returns its path.
     pub fn finish(self) -> Result<PathBuf, SegmentError> {
-        let buf = self.enc.finish().map_err(io("finish zstd stream in", &self.tmp))?;
-        let file = buf
-            .into_inner()
-            .map_err(|e| SegmentError::Io {
-                op: "flush",
-                path: self.tmp.clone(),
-                source: e.into_error(),
-            })?;
+        let buf = self
+            .enc
+            .finish()
+            .map_err(io("finish zstd stream in", &self.tmp))?;
+        let file = buf.into_inner().map_err(|e| SegmentError::Io {
+            op: "flush",
+            path: self.tmp.clone(),
+            source: e.into_error(),
+        })?;
         file.sync_all().map_err(io("sync", &self.tmp))?;
         std::fs::rename(&self.tmp, &self.path).map_err(io("rename into place", &self.path))?;
         Ok(self.path)
@@ -131,6 +132,43 @@ pub fn encode(exchanges: &[Exchange]) -> Vec<u8> {
     }
     // Compressing into memory cannot fail for valid levels.
     zstd::bulk::compress(&raw, ZSTD_LEVEL).unwrap_or_default()
+}
+
+/// Error decoding an in-memory segment with [`decode`].
+#[derive(Debug, thiserror::Error)]
+pub enum BytesError {
+    /// The bytes are not a valid zstd stream.
+    #[error("segment is not valid zstd: {0}")]
+    Decompress(#[source] std::io::Error),
+    /// The segment decompresses to more than the caller allowed.
+    #[error("segment decompresses to more than {max_len} bytes")]
+    TooLarge {
+        /// The limit that was passed to [`decode`].
+        max_len: usize,
+    },
+    /// A record inside the segment was bad.
+    #[error("bad record in segment: {0}")]
+    Record(#[source] DecodeError),
+}
+
+/// Decodes an in-memory segment (as [`encode`] makes, or as fetched from an
+/// object store), stopping at the first bad record. At most `max_len`
+/// decompressed bytes are produced, so a small hostile input cannot
+/// exhaust memory.
+pub fn decode(bytes: &[u8], max_len: usize) -> Result<Vec<Exchange>, BytesError> {
+    let dec = zstd::stream::read::Decoder::with_buffer(bytes).map_err(BytesError::Decompress)?;
+    let mut raw = Vec::new();
+    // One byte past the limit tells "exactly max_len" from "more".
+    let limit = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
+    dec.take(limit)
+        .read_to_end(&mut raw)
+        .map_err(BytesError::Decompress)?;
+    if raw.len() > max_len {
+        return Err(BytesError::TooLarge { max_len });
+    }
+    jsonl::read(raw.as_slice())
+        .map(|r| r.map_err(BytesError::Record))
+        .collect()
 }
 
 /// Reads every exchange of a segment file, stopping at the first bad record.

@@ -25,8 +25,16 @@ fn respond(registry: &Registry, health: &Health, req: &Request<Incoming>) -> Res
         "/metrics" => {
             let mut out = String::new();
             match prometheus_client::encoding::text::encode(&mut out, registry) {
-                Ok(()) => (StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", out),
-                Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("encoding metrics failed: {e}\n")),
+                Ok(()) => (
+                    StatusCode::OK,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    out,
+                ),
+                Err(e) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    format!("encoding metrics failed: {e}\n"),
+                ),
             }
         }
         "/healthz" | "/livez" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
@@ -34,18 +42,32 @@ fn respond(registry: &Registry, health: &Health, req: &Request<Incoming>) -> Res
             if health.sink_alive.load(Ordering::Acquire) {
                 (StatusCode::OK, "text/plain", "ready\n".to_owned())
             } else {
-                (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "capture sink stopped\n".to_owned())
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "capture sink stopped\n".to_owned(),
+                )
             }
         }
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics, /healthz or /readyz\n".to_owned()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /metrics, /healthz or /readyz\n".to_owned(),
+        ),
     };
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     resp
 }
 
-pub(crate) async fn serve(listener: TcpListener, registry: Arc<Registry>, health: Health, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    health: Health,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,

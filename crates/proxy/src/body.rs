@@ -112,7 +112,11 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        let taken = self.state.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        let taken = self
+            .state
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(mut c) = taken {
             if c.duration.is_zero() {
                 c.duration = self.clock.elapsed();

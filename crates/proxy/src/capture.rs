@@ -111,6 +111,8 @@ pub struct Captured {
     pub(crate) payload: Payload,
 }
 
+// Http is the common case; boxing it would add an allocation per request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Payload {
     Http {
@@ -136,7 +138,12 @@ pub(crate) struct Origin {
 }
 
 impl Captured {
-    pub(crate) fn new(origin: &Origin, protocol: Protocol, upstream: Upstream, payload: Payload) -> Self {
+    pub(crate) fn new(
+        origin: &Origin,
+        protocol: Protocol,
+        upstream: Upstream,
+        payload: Payload,
+    ) -> Self {
         Self {
             id: ExchangeId::new(),
             start: Utc::now(),
@@ -169,7 +176,12 @@ impl Captured {
     /// Converts the raw capture into the stored record. Runs on the sink
     /// thread, never on the request path.
     pub fn into_exchange(self) -> Exchange {
-        let mut ex = Exchange::new(self.direction, self.protocol, (*self.service).clone(), self.upstream);
+        let mut ex = Exchange::new(
+            self.direction,
+            self.protocol,
+            (*self.service).clone(),
+            self.upstream,
+        );
         ex.id = self.id;
         ex.start = self.start;
         ex.duration_us = u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX);
@@ -177,15 +189,25 @@ impl Captured {
         ex.server_addr = self.server_addr;
         ex.tls = self.tls;
         ex.error = self.error;
-        ex.tags = self.tags.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        ex.tags = self
+            .tags
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
         let incomplete = match &self.payload {
-            Payload::Http { request_body, response_body, response, .. } => {
-                [(!request_body.complete).then_some("request"),
-                 (response.is_some() && !response_body.complete).then_some("response")]
-            }
-            Payload::Tcp { client, server } => {
-                [(!client.complete).then_some("client"), (!server.complete).then_some("server")]
-            }
+            Payload::Http {
+                request_body,
+                response_body,
+                response,
+                ..
+            } => [
+                (!request_body.complete).then_some("request"),
+                (response.is_some() && !response_body.complete).then_some("response"),
+            ],
+            Payload::Tcp { client, server } => [
+                (!client.complete).then_some("client"),
+                (!server.complete).then_some("server"),
+            ],
         };
         let incomplete: Vec<&str> = incomplete.into_iter().flatten().collect();
         if !incomplete.is_empty() {
@@ -202,7 +224,11 @@ impl Captured {
                     Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
                     None => (request.path_and_query, None),
                 };
-                let req_trailers = request_body.trailers.as_ref().map(headers).unwrap_or_default();
+                let req_trailers = request_body
+                    .trailers
+                    .as_ref()
+                    .map(headers)
+                    .unwrap_or_default();
                 ex.request = Some(Request {
                     method: request.method.to_string(),
                     scheme: request.scheme.to_owned(),
@@ -215,7 +241,11 @@ impl Captured {
                     body: request_body.into_body(),
                 });
                 ex.response = response.map(|r| {
-                    let trailers = response_body.trailers.as_ref().map(headers).unwrap_or_default();
+                    let trailers = response_body
+                        .trailers
+                        .as_ref()
+                        .map(headers)
+                        .unwrap_or_default();
                     Response {
                         status: r.status.as_u16(),
                         version: version(r.version).to_owned(),

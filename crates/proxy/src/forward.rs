@@ -20,8 +20,8 @@ use crate::body::{full, Pending, ProxyBody, Slot, TeeBody};
 use crate::capture::{Captured, Clock, Origin, Payload, RequestHead, ResponseHead};
 use crate::error::{chain, ProxyError};
 use crate::hop;
-use crate::server::Shared;
 use crate::metrics::{Dir, DirLabels, ErrorKind, ErrorLabels, RequestLabels};
+use crate::server::Shared;
 
 /// Request body type sent upstream.
 pub(crate) type UpBody = TeeBody<Incoming>;
@@ -201,7 +201,10 @@ where
         },
     );
     let pending = Pending::new(captured, clock, queue.clone());
-    let req_bytes = metrics.request_bytes.get_or_create(&DirLabels { direction: dir }).clone();
+    let req_bytes = metrics
+        .request_bytes
+        .get_or_create(&DirLabels { direction: dir })
+        .clone();
     let body = TeeBody::new(body, Slot::Request, pending.clone(), req_bytes);
 
     match client.request(Request::from_parts(parts, body)).await {
@@ -221,13 +224,21 @@ where
                     .to_owned();
                 pending.tag("upgrade", proto.clone());
                 let upstream_upgrade = hyper::upgrade::on(&mut resp);
-                tokio::spawn(splice_upgrade(client_upgrade, upstream_upgrade, target_name, proto));
+                tokio::spawn(splice_upgrade(
+                    client_upgrade,
+                    upstream_upgrade,
+                    target_name,
+                    proto,
+                ));
                 hop::strip(resp.headers_mut(), true);
             } else {
                 hop::strip(resp.headers_mut(), false);
             }
             let (parts, body) = resp.into_parts();
-            let resp_bytes = metrics.response_bytes.get_or_create(&DirLabels { direction: dir }).clone();
+            let resp_bytes = metrics
+                .response_bytes
+                .get_or_create(&DirLabels { direction: dir })
+                .clone();
             let body = TeeBody::new(body, Slot::Response, pending, resp_bytes);
             Response::from_parts(parts, body.map_err(Into::into).boxed())
         }
@@ -256,7 +267,10 @@ where
             };
             metrics
                 .upstream_errors
-                .get_or_create(&ErrorLabels { direction: dir, kind })
+                .get_or_create(&ErrorLabels {
+                    direction: dir,
+                    kind,
+                })
                 .inc();
             tracing::warn!(side = %err.side(), direction = %origin.direction, error = %err, "proxying failed");
             pending.set_error(err.to_string());
@@ -270,7 +284,10 @@ pub(crate) fn error_response(err: &ProxyError) -> Response<ProxyBody> {
     let mut resp = Response::new(full(format!("tapwire: {err}\n")));
     *resp.status_mut() = err.status();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     h.insert("x-tapwire-error", HeaderValue::from_static(err.kind()));
     resp
 }

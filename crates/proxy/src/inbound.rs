@@ -64,7 +64,13 @@ async fn handle(req: Request<Incoming>, origin: &Origin, shared: &Shared) -> Res
         .authority(authority.as_str())
         .path_and_query(pq)
         .build()
-        .or_else(|_| Uri::builder().scheme("http").authority(app.to_string()).path_and_query(pq).build())
+        .or_else(|_| {
+            Uri::builder()
+                .scheme("http")
+                .authority(app.to_string())
+                .path_and_query(pq)
+                .build()
+        })
         .unwrap_or_default();
     let hop = Hop {
         scheme: "http",

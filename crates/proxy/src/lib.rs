@@ -13,6 +13,8 @@ mod capture;
 mod config;
 mod error;
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hop;
 mod inbound;
 mod io;
@@ -23,7 +25,7 @@ mod sink;
 mod sniff;
 mod tunnel;
 
-pub use capture::{Captured, CaptureQueue};
+pub use capture::{CaptureQueue, Captured};
 pub use config::{Mode, ProxyConfig};
 pub use metrics::{DropReason, Metrics};
 pub use server::{Proxy, RunningProxy};

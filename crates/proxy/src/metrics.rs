@@ -131,25 +131,79 @@ impl Metrics {
     pub fn register(registry: &mut Registry) -> std::sync::Arc<Self> {
         let m = Self::default();
         let r = registry.sub_registry_with_prefix("tapwire_proxy");
-        r.register("requests", "Requests proxied, by direction and protocol", m.requests.clone());
-        r.register("request_body_bytes", "Request body bytes passed through", m.request_bytes.clone());
-        r.register("response_body_bytes", "Response body bytes passed through", m.response_bytes.clone());
-        r.register("upstream_errors", "Failures talking to upstreams, by kind", m.upstream_errors.clone());
-        r.register("downstream_errors", "Failures of client connections, by kind", m.downstream_errors.clone());
-        r.register("connections", "Client connections accepted", m.connections.clone());
-        r.register("open_connections", "Client connections currently open", m.open_connections.clone());
-        r.register("captures_queued", "Captures put on the capture queue", m.captures_queued.clone());
-        r.register("captures_written", "Captures stored by the sink", m.captures_written.clone());
-        r.register("captures_dropped", "Captures lost, by reason; the app's traffic was not affected", m.captures_dropped.clone());
-        r.register("captures_truncated", "Captures whose body exceeded the capture limit", m.captures_truncated.clone());
-        r.register("capture_queue_depth", "Captures waiting for the sink", m.queue_depth.clone());
-        r.register("tls_intercepted", "TLS sessions terminated for interception", m.tls_intercepted.clone());
+        r.register(
+            "requests",
+            "Requests proxied, by direction and protocol",
+            m.requests.clone(),
+        );
+        r.register(
+            "request_body_bytes",
+            "Request body bytes passed through",
+            m.request_bytes.clone(),
+        );
+        r.register(
+            "response_body_bytes",
+            "Response body bytes passed through",
+            m.response_bytes.clone(),
+        );
+        r.register(
+            "upstream_errors",
+            "Failures talking to upstreams, by kind",
+            m.upstream_errors.clone(),
+        );
+        r.register(
+            "downstream_errors",
+            "Failures of client connections, by kind",
+            m.downstream_errors.clone(),
+        );
+        r.register(
+            "connections",
+            "Client connections accepted",
+            m.connections.clone(),
+        );
+        r.register(
+            "open_connections",
+            "Client connections currently open",
+            m.open_connections.clone(),
+        );
+        r.register(
+            "captures_queued",
+            "Captures put on the capture queue",
+            m.captures_queued.clone(),
+        );
+        r.register(
+            "captures_written",
+            "Captures stored by the sink",
+            m.captures_written.clone(),
+        );
+        r.register(
+            "captures_dropped",
+            "Captures lost, by reason; the app's traffic was not affected",
+            m.captures_dropped.clone(),
+        );
+        r.register(
+            "captures_truncated",
+            "Captures whose body exceeded the capture limit",
+            m.captures_truncated.clone(),
+        );
+        r.register(
+            "capture_queue_depth",
+            "Captures waiting for the sink",
+            m.queue_depth.clone(),
+        );
+        r.register(
+            "tls_intercepted",
+            "TLS sessions terminated for interception",
+            m.tls_intercepted.clone(),
+        );
         std::sync::Arc::new(m)
     }
 
     /// Total captures dropped for `reason` so far.
     pub fn dropped(&self, reason: DropReason) -> u64 {
-        self.captures_dropped.get_or_create(&DropLabels { reason }).get()
+        self.captures_dropped
+            .get_or_create(&DropLabels { reason })
+            .get()
     }
 
     /// Total captures the sink stored so far.

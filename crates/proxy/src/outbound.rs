@@ -50,7 +50,11 @@ pub(crate) async fn serve<I>(
 /// Splits an authority into host (without IPv6 brackets) and port.
 pub(crate) fn host_port(auth: &http::uri::Authority, default_port: u16) -> Upstream {
     Upstream {
-        host: auth.host().trim_start_matches('[').trim_end_matches(']').to_owned(),
+        host: auth
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
         port: auth.port_u16().unwrap_or(default_port),
     }
 }
@@ -60,7 +64,11 @@ fn is_self(shared: &Shared, up: &Upstream) -> bool {
     let Ok(ip) = up.host.parse::<IpAddr>() else {
         return false;
     };
-    let ours = [Some(shared.config.outbound_addr), Some(shared.config.inbound_addr), shared.config.admin_addr];
+    let ours = [
+        Some(shared.config.outbound_addr),
+        Some(shared.config.inbound_addr),
+        shared.config.admin_addr,
+    ];
     ours.into_iter().flatten().any(|a| {
         a.port() == up.port && (a.ip() == ip || (a.ip().is_unspecified() && ip.is_loopback()))
     })
@@ -69,12 +77,18 @@ fn is_self(shared: &Shared, up: &Upstream) -> bool {
 fn plain(status: StatusCode, msg: String) -> Response<ProxyBody> {
     let mut r = Response::new(full(msg));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
-async fn handle(req: Request<Incoming>, origin: Origin, shared: Arc<Shared>) -> Response<ProxyBody> {
+async fn handle(
+    req: Request<Incoming>,
+    origin: Origin,
+    shared: Arc<Shared>,
+) -> Response<ProxyBody> {
     if req.method() == Method::CONNECT {
         return connect(req, origin, shared).await;
     }
@@ -102,13 +116,33 @@ async fn handle(req: Request<Incoming>, origin: Origin, shared: Arc<Shared>) -> 
         target: uri,
     };
     if https {
-        forward(&shared.clients.https, req, hop, &origin, &shared, Some(Version::HTTP_11)).await
+        forward(
+            &shared.clients.https,
+            req,
+            hop,
+            &origin,
+            &shared,
+            Some(Version::HTTP_11),
+        )
+        .await
     } else {
-        forward(&shared.clients.http, req, hop, &origin, &shared, Some(Version::HTTP_11)).await
+        forward(
+            &shared.clients.http,
+            req,
+            hop,
+            &origin,
+            &shared,
+            Some(Version::HTTP_11),
+        )
+        .await
     }
 }
 
-async fn connect(mut req: Request<Incoming>, origin: Origin, shared: Arc<Shared>) -> Response<ProxyBody> {
+async fn connect(
+    mut req: Request<Incoming>,
+    origin: Origin,
+    shared: Arc<Shared>,
+) -> Response<ProxyBody> {
     let Some(auth) = req.uri().authority().cloned() else {
         return error_response(&ProxyError::BadRequest(
             "CONNECT needs a host:port target".to_owned(),
@@ -149,16 +183,26 @@ async fn connect(mut req: Request<Incoming>, origin: Origin, shared: Arc<Shared>
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(up) => tunnel::run(TokioIo::new(up), target, upstream, origin, shared).await,
-            Err(e) => tracing::debug!(upstream = %target, error = %e, "client left before the tunnel opened"),
+            Err(e) => {
+                tracing::debug!(upstream = %target, error = %e, "client left before the tunnel opened")
+            }
         }
     });
     Response::new(full(""))
 }
 
 /// Opens a TCP connection to an upstream within the configured timeout.
-pub(crate) async fn connect_tcp(target: &Upstream, shared: &Shared) -> Result<TcpStream, ProxyError> {
+pub(crate) async fn connect_tcp(
+    target: &Upstream,
+    shared: &Shared,
+) -> Result<TcpStream, ProxyError> {
     let timeout = shared.config.connect_timeout;
-    match tokio::time::timeout(timeout, TcpStream::connect((target.host.as_str(), target.port))).await {
+    match tokio::time::timeout(
+        timeout,
+        TcpStream::connect((target.host.as_str(), target.port)),
+    )
+    .await
+    {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
             Ok(s)

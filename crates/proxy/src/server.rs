@@ -84,10 +84,19 @@ pub struct RunningProxy {
     sink_stopping: Arc<AtomicBool>,
 }
 
-async fn bind(addr: SocketAddr, what: &'static str, flag: &'static str) -> Result<TcpListener, StartError> {
+async fn bind(
+    addr: SocketAddr,
+    what: &'static str,
+    flag: &'static str,
+) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| StartError::Bind { what, addr, flag, source })
+        .map_err(|source| StartError::Bind {
+            what,
+            addr,
+            flag,
+            source,
+        })
 }
 
 impl Proxy {
@@ -117,7 +126,8 @@ impl Proxy {
             None => None,
         };
 
-        let (queue, rx) = CaptureQueue::new(config.queue_capacity, config.capture_limit, metrics.clone());
+        let (queue, rx) =
+            CaptureQueue::new(config.queue_capacity, config.capture_limit, metrics.clone());
         let sink_alive = Arc::new(AtomicBool::new(true));
         let sink_stopping = Arc::new(AtomicBool::new(false));
         let sink = {
@@ -128,10 +138,17 @@ impl Proxy {
                 .spawn(move || crate::sink::run(rx, sink, metrics, alive, stopping))
                 .map_err(StartError::Thread)?
         };
-        let leaf_issuer = config.tls_intercept.clone().map(|ca| Arc::new(tapwire_ca::LeafIssuer::new(ca)));
+        let leaf_issuer = config
+            .tls_intercept
+            .clone()
+            .map(|ca| Arc::new(tapwire_ca::LeafIssuer::new(ca)));
         let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
-            clients: Clients::new(config.app_addr, config.connect_timeout, upstream_tls.clone()),
+            clients: Clients::new(
+                config.app_addr,
+                config.connect_timeout,
+                upstream_tls.clone(),
+            ),
             service: Arc::new(config.service.clone()),
             config,
             queue,
@@ -142,12 +159,23 @@ impl Proxy {
 
         let mut tasks = JoinSet::new();
         let addr = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
-        let (inbound_addr, outbound_addr, admin_addr) = (addr(&inbound_l), addr(&outbound_l), addr(&admin_l));
+        let (inbound_addr, outbound_addr, admin_addr) =
+            (addr(&inbound_l), addr(&outbound_l), addr(&admin_l));
         if let Some(l) = inbound_l {
-            tasks.spawn(accept_loop(l, Listener::Inbound, shared.clone(), stop_rx.clone()));
+            tasks.spawn(accept_loop(
+                l,
+                Listener::Inbound,
+                shared.clone(),
+                stop_rx.clone(),
+            ));
         }
         if let Some(l) = outbound_l {
-            tasks.spawn(accept_loop(l, Listener::Outbound, shared.clone(), stop_rx.clone()));
+            tasks.spawn(accept_loop(
+                l,
+                Listener::Outbound,
+                shared.clone(),
+                stop_rx.clone(),
+            ));
         }
         if let Some(l) = admin_l {
             let health = admin::Health { sink_alive };
@@ -188,7 +216,8 @@ impl RunningProxy {
         // Connections still open past the grace period keep queue handles;
         // the sink ends once they are gone, so wait for it off the runtime.
         drop(self.shared);
-        self.sink_stopping.store(true, std::sync::atomic::Ordering::Release);
+        self.sink_stopping
+            .store(true, std::sync::atomic::Ordering::Release);
         let sink = self.sink;
         let _ = tokio::task::spawn_blocking(move || {
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -238,12 +267,21 @@ pub(crate) fn connection_error(
         .inc();
     let msg = crate::error::chain(e);
     match kind {
-        ErrorKind::Io => tracing::debug!(side = "downstream", %peer, error = %msg, "client connection ended with an error"),
-        _ => tracing::warn!(side = "downstream", %peer, error = %msg, kind = ?kind, "rejected malformed request from client"),
+        ErrorKind::Io => {
+            tracing::debug!(side = "downstream", %peer, error = %msg, "client connection ended with an error")
+        }
+        _ => {
+            tracing::warn!(side = "downstream", %peer, error = %msg, kind = ?kind, "rejected malformed request from client")
+        }
     }
 }
 
-async fn accept_loop(listener: TcpListener, which: Listener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    which: Listener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let labels = ListenerLabels { listener: which };
     let mut conns = JoinSet::new();
     loop {
@@ -293,8 +331,11 @@ pub(crate) async fn serve_http<I, S>(
     mut stop: watch::Receiver<bool>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<crate::body::ProxyBody>, Error = std::convert::Infallible>
-        + Send
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<crate::body::ProxyBody>,
+            Error = std::convert::Infallible,
+        > + Send
         + 'static,
     S::Future: Send + 'static,
 {

@@ -82,8 +82,11 @@ impl SegmentDirSink {
     fn next_path(&mut self) -> PathBuf {
         self.seq += 1;
         let ts = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-        self.dir
-            .join(format!("{ts}-{}-{:06}{SUFFIX}", std::process::id(), self.seq))
+        self.dir.join(format!(
+            "{ts}-{}-{:06}{SUFFIX}",
+            std::process::id(),
+            self.seq
+        ))
     }
 
     fn rotate(&mut self) -> Result<(), SinkError> {
@@ -188,7 +191,10 @@ mod tests {
             Direction::Inbound,
             Protocol::Http1,
             Service::default(),
-            Upstream { host: "h".into(), port: 1 },
+            Upstream {
+                host: "h".into(),
+                port: 1,
+            },
         );
         s.write(ex.clone()).unwrap();
         assert!(tapwire_model::segment::list(dir.path()).unwrap().is_empty());

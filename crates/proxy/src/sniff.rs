@@ -94,7 +94,10 @@ pub(crate) fn client_hello(buf: &[u8]) -> HelloParse {
                 sni: ch.server_name().map(str::to_owned),
                 alpn: ch
                     .alpn()
-                    .map(|it| it.map(|p| String::from_utf8_lossy(p).into_owned()).collect())
+                    .map(|it| {
+                        it.map(|p| String::from_utf8_lossy(p).into_owned())
+                            .collect()
+                    })
                     .unwrap_or_default(),
             })
         }
@@ -125,7 +128,13 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_client_hello() {
-        assert_eq!(client_hello(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]), HelloParse::Invalid);
-        assert_eq!(client_hello(&[0x16, 0x03, 0x01, 0x02]), HelloParse::NeedMore);
+        assert_eq!(
+            client_hello(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]),
+            HelloParse::Invalid
+        );
+        assert_eq!(
+            client_hello(&[0x16, 0x03, 0x01, 0x02]),
+            HelloParse::NeedMore
+        );
     }
 }

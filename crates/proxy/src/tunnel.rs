@@ -33,7 +33,10 @@ const SNIFF_TIMEOUT: Duration = Duration::from_millis(1500);
 const SNIFF_MAX: usize = 16 * 1024;
 
 /// Reads the first bytes of `client` until their protocol is known.
-async fn read_prefix<S: AsyncRead + Unpin>(client: &mut S, want_hello: bool) -> (BytesMut, Sniffed, Option<Hello>) {
+async fn read_prefix<S: AsyncRead + Unpin>(
+    client: &mut S,
+    want_hello: bool,
+) -> (BytesMut, Sniffed, Option<Hello>) {
     let mut buf = BytesMut::with_capacity(4096);
     let deadline = tokio::time::Instant::now() + SNIFF_TIMEOUT;
     loop {
@@ -50,13 +53,25 @@ async fn read_prefix<S: AsyncRead + Unpin>(client: &mut S, want_hello: bool) -> 
             }
         }
         if buf.len() >= SNIFF_MAX {
-            return (buf, if kind == Sniffed::NeedMore { Sniffed::Opaque } else { kind }, None);
+            return (
+                buf,
+                if kind == Sniffed::NeedMore {
+                    Sniffed::Opaque
+                } else {
+                    kind
+                },
+                None,
+            );
         }
         match tokio::time::timeout_at(deadline, client.read_buf(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => {}
             // EOF, error, or silence: nothing more to learn.
             _ => {
-                let k = if kind == Sniffed::NeedMore { Sniffed::Opaque } else { kind };
+                let k = if kind == Sniffed::NeedMore {
+                    Sniffed::Opaque
+                } else {
+                    kind
+                };
                 return (buf, k, None);
             }
         }
@@ -78,7 +93,9 @@ pub(crate) async fn run<S>(
     let client = PrefixedIo::new(prefix.freeze(), client);
     match kind {
         Sniffed::Tls if intercept => intercept_tls(client, target, origin, shared).await,
-        Sniffed::Http1 | Sniffed::Http2 => serve_tunnel_http(client, target, "http", origin, shared).await,
+        Sniffed::Http1 | Sniffed::Http2 => {
+            serve_tunnel_http(client, target, "http", origin, shared).await
+        }
         _ => {
             if let Some(h) = hello {
                 origin.tls = Some(TlsInfo {
@@ -110,14 +127,18 @@ where
             .inc();
         tracing::warn!(side = "downstream", upstream = %target, error = %e, "client TLS handshake with the proxy failed; does the client trust the tapwire CA?");
     };
-    let acceptor = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), client);
+    let acceptor =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), client);
     let start = match acceptor.await {
         Ok(s) => s,
         Err(e) => return handshake_failed(&e),
     };
     let hello = start.client_hello();
     let sni = hello.server_name().map(str::to_owned);
-    let offered: Vec<Vec<u8>> = hello.alpn().map(|it| it.map(<[u8]>::to_vec).collect()).unwrap_or_default();
+    let offered: Vec<Vec<u8>> = hello
+        .alpn()
+        .map(|it| it.map(<[u8]>::to_vec).collect())
+        .unwrap_or_default();
     // Prefer HTTP (which we can record per request), then echo whatever
     // else the client offered so non-HTTP TLS protocols still negotiate.
     let mut alpn: Vec<Vec<u8>> = [b"h2".as_slice(), b"http/1.1".as_slice()]
@@ -125,7 +146,13 @@ where
         .filter(|p| offered.iter().any(|o| o == p))
         .map(<[u8]>::to_vec)
         .collect();
-    alpn.extend(offered.iter().filter(|o| !alpn.contains(o)).cloned().collect::<Vec<_>>());
+    alpn.extend(
+        offered
+            .iter()
+            .filter(|o| !alpn.contains(o))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     let config = match issuer.server_config_for(sni.as_deref().unwrap_or(&target.host), alpn) {
         Ok(c) => c,
         Err(e) => return handshake_failed(&e),
@@ -135,21 +162,29 @@ where
         Err(e) => return handshake_failed(&e),
     };
     shared.metrics().tls_intercepted.inc();
-    let negotiated = tls.get_ref().1.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
+    let negotiated = tls
+        .get_ref()
+        .1
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
     origin.tls = Some(TlsInfo {
         sni: sni.clone(),
         alpn: negotiated.iter().cloned().collect(),
         intercepted: true,
     });
     match negotiated.as_deref() {
-        Some("h2") | Some("http/1.1") => serve_tunnel_http(tls, target, "https", origin, shared).await,
+        Some("h2") | Some("http/1.1") => {
+            serve_tunnel_http(tls, target, "https", origin, shared).await
+        }
         Some(_) => relay(tls, target, None, Some((sni, negotiated)), origin, shared).await,
         None => {
             let mut tls = tls;
             let (prefix, kind, _) = read_prefix(&mut tls, false).await;
             let tls = PrefixedIo::new(prefix.freeze(), tls);
             match kind {
-                Sniffed::Http1 | Sniffed::Http2 => serve_tunnel_http(tls, target, "https", origin, shared).await,
+                Sniffed::Http1 | Sniffed::Http2 => {
+                    serve_tunnel_http(tls, target, "https", origin, shared).await
+                }
                 _ => relay(tls, target, None, Some((sni, None)), origin, shared).await,
             }
         }
@@ -157,21 +192,40 @@ where
 }
 
 /// Serves HTTP requests arriving inside a tunnel, each forwarded to `target`.
-async fn serve_tunnel_http<S>(client: S, target: Upstream, scheme: &'static str, origin: Origin, shared: Arc<Shared>)
-where
+async fn serve_tunnel_http<S>(
+    client: S,
+    target: Upstream,
+    scheme: &'static str,
+    origin: Origin,
+    shared: Arc<Shared>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let peer = origin.client_addr.unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
+    let peer = origin
+        .client_addr
+        .unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
     let svc = {
         let shared = shared.clone();
         let target = Arc::new(target);
         service_fn(move |req| {
             let (shared, origin, target) = (shared.clone(), origin.clone(), target.clone());
-            async move { Ok::<_, Infallible>(handle_tunnel_request(req, &target, scheme, &origin, &shared).await) }
+            async move {
+                Ok::<_, Infallible>(
+                    handle_tunnel_request(req, &target, scheme, &origin, &shared).await,
+                )
+            }
         })
     };
     let stop = shared.stop.clone();
-    serve_http(TokioIo::new(client), svc, &shared, tapwire_model::Direction::Outbound, peer, stop).await;
+    serve_http(
+        TokioIo::new(client),
+        svc,
+        &shared,
+        tapwire_model::Direction::Outbound,
+        peer,
+        stop,
+    )
+    .await;
 }
 
 async fn handle_tunnel_request(
@@ -208,9 +262,25 @@ async fn handle_tunnel_request(
     // The upstream connection negotiates its own HTTP version (ALPN for
     // https); hyper translates between the two sides.
     if scheme == "https" {
-        forward(&shared.clients.https, req, hop, origin, shared, Some(Version::HTTP_11)).await
+        forward(
+            &shared.clients.https,
+            req,
+            hop,
+            origin,
+            shared,
+            Some(Version::HTTP_11),
+        )
+        .await
     } else {
-        forward(&shared.clients.http, req, hop, origin, shared, Some(Version::HTTP_11)).await
+        forward(
+            &shared.clients.http,
+            req,
+            hop,
+            origin,
+            shared,
+            Some(Version::HTTP_11),
+        )
+        .await
     }
 }
 
@@ -249,12 +319,17 @@ async fn relay<S>(
     let result: Result<(), String> = async {
         let tcp = match upstream {
             Some(s) => s,
-            None => connect_tcp(&target, &shared).await.map_err(|e| e.to_string())?,
+            None => connect_tcp(&target, &shared)
+                .await
+                .map_err(|e| e.to_string())?,
         };
         match tls_upstream {
             None => {
                 let mut tcp = tcp;
-                tokio::io::copy_bidirectional(&mut tee, &mut tcp).await.map(drop).map_err(|e| e.to_string())
+                tokio::io::copy_bidirectional(&mut tee, &mut tcp)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
             }
             Some((sni, alpn)) => {
                 let name = sni.unwrap_or_else(|| target.host.clone());
@@ -266,7 +341,10 @@ async fn relay<S>(
                     .connect(server_name, tcp)
                     .await
                     .map_err(|e| format!("upstream {target} TLS handshake failed: {e}"))?;
-                tokio::io::copy_bidirectional(&mut tee, &mut up).await.map(drop).map_err(|e| e.to_string())
+                tokio::io::copy_bidirectional(&mut tee, &mut up)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
             }
         }
     }
@@ -276,7 +354,10 @@ async fn relay<S>(
         captured.error = Some(e.clone());
     }
     captured.duration = clock.elapsed();
-    let (mut from_client, mut from_server) = (std::mem::take(&mut tee.from_client), std::mem::take(&mut tee.from_server));
+    let (mut from_client, mut from_server) = (
+        std::mem::take(&mut tee.from_client),
+        std::mem::take(&mut tee.from_server),
+    );
     if result.is_ok() {
         from_client.complete = true;
         from_server.complete = true;

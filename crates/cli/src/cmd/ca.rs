@@ -10,11 +10,14 @@ pub(crate) fn run(cmd: CaCmd) -> anyhow::Result<ExitCode> {
         CaCmd::Init { dir, force } => {
             tapwire_ca::init(&dir, force)?;
             eprintln!("created CA in {} (key readable only by you)", dir.display());
-            eprintln!("next: `tapwire ca export --out .` and make your clients trust tapwire-ca.crt");
+            eprintln!(
+                "next: `tapwire ca export --out .` and make your clients trust tapwire-ca.crt"
+            );
         }
         CaCmd::Export { dir, out, password } => {
             let ca = tapwire_ca::CertificateAuthority::load(&dir)?;
-            std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
             let files = ca.export_files(&out, &password)?;
             println_out(&format!(
                 "{}\n{}",

@@ -20,7 +20,10 @@ pub(crate) fn run(cmd: InspectCmd) -> anyhow::Result<ExitCode> {
         all.retain(|e| e.direction == d);
     }
     if let Some(id) = &cmd.id {
-        let matches: Vec<&Exchange> = all.iter().filter(|e| e.id.to_string().starts_with(id.as_str())).collect();
+        let matches: Vec<&Exchange> = all
+            .iter()
+            .filter(|e| e.id.to_string().starts_with(id.as_str()))
+            .collect();
         return match matches.as_slice() {
             [] => bail!("no exchange with id {id} in {}", cmd.path.display()),
             [one] if cmd.json => {
@@ -31,7 +34,10 @@ pub(crate) fn run(cmd: InspectCmd) -> anyhow::Result<ExitCode> {
                 println_out(&detail(one));
                 Ok(ExitCode::SUCCESS)
             }
-            many => bail!("id prefix {id} matches {} exchanges; give more characters", many.len()),
+            many => bail!(
+                "id prefix {id} matches {} exchanges; give more characters",
+                many.len()
+            ),
         };
     }
     if let Some(n) = cmd.limit {
@@ -43,7 +49,11 @@ pub(crate) fn run(cmd: InspectCmd) -> anyhow::Result<ExitCode> {
         }
     } else {
         println_out(&table(&all));
-        eprintln!("{} exchanges; show one with: tapwire inspect {} <ID>", all.len(), cmd.path.display());
+        eprintln!(
+            "{} exchanges; show one with: tapwire inspect {} <ID>",
+            all.len(),
+            cmd.path.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -68,14 +78,20 @@ fn latency(us: u64) -> String {
 fn table(all: &[Exchange]) -> String {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING);
-    t.set_header(["ID", "TIME", "DIR", "PROTO", "METHOD", "HOST", "PATH", "STATUS", "LATENCY", "REQ", "RESP"]);
+    t.set_header([
+        "ID", "TIME", "DIR", "PROTO", "METHOD", "HOST", "PATH", "STATUS", "LATENCY", "REQ", "RESP",
+    ]);
     for e in all {
         let (req_size, resp_size) = e.wire_bytes();
         let (method, host, path) = match &e.request {
             Some(r) => (r.method.clone(), r.authority.clone(), r.path_and_query()),
             None => {
                 let sni = e.tls.as_ref().and_then(|t| t.sni.clone());
-                ("-".to_owned(), sni.unwrap_or_else(|| e.upstream.to_string()), "-".to_owned())
+                (
+                    "-".to_owned(),
+                    sni.unwrap_or_else(|| e.upstream.to_string()),
+                    "-".to_owned(),
+                )
             }
         };
         let status = match (&e.response, &e.error) {
@@ -124,14 +140,22 @@ fn body(out: &mut String, b: &Body) {
             let shown: String = text.chars().take(SHOW_BODY).collect();
             let _ = writeln!(out, "\n{shown}");
             if shown.len() < text.len() {
-                let _ = writeln!(out, "… {} more bytes not shown; use --json for all", text.len() - shown.len());
+                let _ = writeln!(
+                    out,
+                    "… {} more bytes not shown; use --json for all",
+                    text.len() - shown.len()
+                );
             }
             if !note.is_empty() {
                 let _ = writeln!(out, "[body{note}]");
             }
         }
         None => {
-            let _ = writeln!(out, "\n[binary body, {} bytes{note}; use --json for base64]", b.size);
+            let _ = writeln!(
+                out,
+                "\n[binary body, {} bytes{note}; use --json for base64]",
+                b.size
+            );
         }
     }
 }
@@ -140,7 +164,11 @@ fn detail(e: &Exchange) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "id:        {}", e.id);
     let _ = writeln!(o, "time:      {}", e.start.to_rfc3339());
-    let _ = writeln!(o, "direction: {}   service: {}   protocol: {}", e.direction, e.service.name, e.protocol);
+    let _ = writeln!(
+        o,
+        "direction: {}   service: {}   protocol: {}",
+        e.direction, e.service.name, e.protocol
+    );
     let _ = writeln!(o, "upstream:  {}   key: {}", e.upstream, e.key());
     if let (Some(c), Some(s)) = (e.client_addr, e.server_addr) {
         let _ = writeln!(o, "client:    {c} -> {s}");
@@ -150,7 +178,11 @@ fn detail(e: &Exchange) -> String {
             o,
             "tls:       sni={} alpn={} intercepted={}",
             t.sni.as_deref().unwrap_or("-"),
-            if t.alpn.is_empty() { "-".to_owned() } else { t.alpn.join(",") },
+            if t.alpn.is_empty() {
+                "-".to_owned()
+            } else {
+                t.alpn.join(",")
+            },
             t.intercepted
         );
     }

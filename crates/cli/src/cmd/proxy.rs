@@ -39,7 +39,11 @@ fn config(args: &ProxyArgs, mode: Mode, ca: Option<Arc<CertificateAuthority>>) -
     }
 }
 
-async fn start(args: &ProxyArgs, mode: Mode, ca: Option<Arc<CertificateAuthority>>) -> anyhow::Result<RunningProxy> {
+async fn start(
+    args: &ProxyArgs,
+    mode: Mode,
+    ca: Option<Arc<CertificateAuthority>>,
+) -> anyhow::Result<RunningProxy> {
     let sink = SegmentDirSink::new(&args.out)?;
     let running = Proxy::start(config(args, mode, ca), Box::new(sink), Registry::default()).await?;
     Ok(running)
@@ -50,13 +54,14 @@ async fn stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -67,10 +72,14 @@ async fn stop_signal() {
 }
 
 fn summary(metrics: &Metrics, out: &Path) -> String {
-    let dropped: u64 = [DropReason::QueueFull, DropReason::SinkError, DropReason::SinkClosed]
-        .into_iter()
-        .map(|r| metrics.dropped(r))
-        .sum();
+    let dropped: u64 = [
+        DropReason::QueueFull,
+        DropReason::SinkError,
+        DropReason::SinkClosed,
+    ]
+    .into_iter()
+    .map(|r| metrics.dropped(r))
+    .sum();
     format!(
         "recorded {} exchanges to {} ({} dropped); see them with: tapwire inspect {}",
         metrics.written(),
@@ -114,7 +123,11 @@ struct Trust {
 fn write_trust(ca: &CertificateAuthority, dir: &Path) -> anyhow::Result<Trust> {
     let files = ca.export_files(dir, "changeit")?;
     let mut bundle = String::new();
-    for system in ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"] {
+    for system in [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ] {
         if let Ok(s) = std::fs::read_to_string(system) {
             bundle.push_str(&s);
             bundle.push('\n');
@@ -123,7 +136,8 @@ fn write_trust(ca: &CertificateAuthority, dir: &Path) -> anyhow::Result<Trust> {
     }
     bundle.push_str(ca.cert_pem());
     let bundle_path = dir.join("tapwire-bundle.pem");
-    std::fs::write(&bundle_path, bundle).with_context(|| format!("cannot write {}", bundle_path.display()))?;
+    std::fs::write(&bundle_path, bundle)
+        .with_context(|| format!("cannot write {}", bundle_path.display()))?;
     Ok(Trust {
         ca_pem: files.cert_pem,
         bundle: bundle_path,
@@ -154,7 +168,10 @@ fn app_env(proxy: SocketAddr, trust: Option<&Trust>) -> Vec<(String, String)> {
         for k in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"] {
             env.push((k.to_owned(), t.bundle.display().to_string()));
         }
-        env.push(("NODE_EXTRA_CA_CERTS".to_owned(), t.ca_pem.display().to_string()));
+        env.push((
+            "NODE_EXTRA_CA_CERTS".to_owned(),
+            t.ca_pem.display().to_string(),
+        ));
         java.push_str(&format!(
             " -Djavax.net.ssl.trustStore={} -Djavax.net.ssl.trustStorePassword=changeit -Djavax.net.ssl.trustStoreType=PKCS12",
             t.pkcs12.display()

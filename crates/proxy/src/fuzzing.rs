@@ -1,0 +1,134 @@
+//! Entry points for the fuzz targets in `fuzz/`: every parser of untrusted
+//! bytes in the proxy, reachable without sockets. Not a stable API.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::capture::CaptureQueue;
+use crate::forward::Clients;
+use crate::server::Shared;
+use crate::{Metrics, ProxyConfig};
+
+/// Protocol sniffing and ClientHello parsing on arbitrary bytes.
+pub fn sniff(data: &[u8]) {
+    let _ = crate::sniff::sniff(data);
+    let _ = crate::sniff::client_hello(data);
+}
+
+/// Hop-by-hop stripping on headers built from arbitrary `name: value` lines.
+pub fn hop_headers(data: &[u8]) {
+    let mut map = http::HeaderMap::new();
+    for line in data.split(|b| *b == b'\n') {
+        let mut parts = line.splitn(2, |b| *b == b':');
+        let (Some(n), Some(v)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(n),
+            http::HeaderValue::from_bytes(v),
+        ) {
+            map.append(n, v);
+        }
+    }
+    let upgrade = crate::hop::is_upgrade(&map);
+    crate::hop::strip(&mut map, upgrade);
+    for (n, _) in map.iter() {
+        assert!(n != http::header::TRANSFER_ENCODING && n != http::header::PROXY_AUTHORIZATION);
+    }
+}
+
+struct Harness {
+    rt: tokio::runtime::Runtime,
+    shared: Arc<Shared>,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn harness() -> &'static Harness {
+    static H: OnceLock<Harness> = OnceLock::new();
+    H.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("fuzz runtime");
+        // Port 9 (discard) on loopback is closed: every forward fails fast
+        // with a 502, which exercises the error path too.
+        let config = ProxyConfig {
+            app_addr: ([127, 0, 0, 1], 9).into(),
+            connect_timeout: Duration::from_millis(200),
+            ..ProxyConfig::default()
+        };
+        let metrics = Metrics::register(&mut Registry::default());
+        // The receiver is dropped: captures count as dropped, as designed.
+        let (queue, _rx) = CaptureQueue::new(16, 1024, metrics);
+        let tls = tapwire_ca::client_config_from_roots(rustls::RootCertStore::empty(), vec![])
+            .expect("empty-root TLS config");
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let shared = Arc::new(Shared {
+            clients: rt.block_on(async {
+                Clients::new(config.app_addr, config.connect_timeout, tls.clone())
+            }),
+            service: Arc::new(config.service.clone()),
+            config,
+            queue,
+            upstream_tls: tls,
+            leaf_issuer: None,
+            stop: stop_rx,
+        });
+        Harness {
+            rt,
+            shared,
+            _stop: stop,
+        }
+    })
+}
+
+/// Feeds `data` as one client connection to the inbound (`outbound ==
+/// false`) or outbound listener and reads whatever the proxy answers.
+pub fn connection(data: &[u8], outbound: bool) {
+    let h = harness();
+    let shared = h.shared.clone();
+    let data = data.to_vec();
+    h.rt.block_on(async move {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let peer = ([127, 0, 0, 1], 40000).into();
+        let stop = shared.stop.clone();
+        let serve = async move {
+            if outbound {
+                crate::outbound::serve(TokioIo::new(server), peer, None, shared, stop).await;
+            } else {
+                crate::inbound::serve(TokioIo::new(server), peer, None, shared, stop).await;
+            }
+        };
+        let drive = async move {
+            let _ = client.write_all(&data).await;
+            let _ = client.shutdown().await;
+            let mut sink = Vec::new();
+            let _ = client.read_to_end(&mut sink).await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), async { tokio::join!(serve, drive) })
+            .await;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn harness_survives_valid_and_hostile_connections() {
+        for input in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            b"\x00\x01garbage\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+            b"CONNECT [::1 HTTP/1.1\r\n\r\n",
+        ] {
+            super::connection(input, false);
+            super::connection(input, true);
+        }
+        super::sniff(b"\x16\x03\x01\x00\x10");
+        super::hop_headers(b"connection: x-a, upgrade\nx-a: 1\nupgrade: ws\nte: trailers");
+    }
+}
