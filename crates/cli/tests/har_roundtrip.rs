@@ -116,7 +116,11 @@ fn har_export_then_import_round_trips_http_exchanges() {
         .arg(&back)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(segment::read_dir(&back).unwrap(), vec![http]);
 }
 
@@ -124,7 +128,11 @@ fn har_export_then_import_round_trips_http_exchanges() {
 fn bad_input_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.har");
-    std::fs::write(&bad, r#"{"log":{"version":"1.2","entries":[{"request":{}}]}}"#).unwrap();
+    std::fs::write(
+        &bad,
+        r#"{"log":{"version":"1.2","entries":[{"request":{}}]}}"#,
+    )
+    .unwrap();
     let out = tapwire()
         .args(["import", "--har"])
         .arg(&bad)

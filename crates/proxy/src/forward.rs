@@ -311,3 +311,21 @@ async fn splice_upgrade(
         }
     }
 }
+
+/// Forwards to an external upstream (outbound calls), choosing the plain or
+/// TLS client by the hop's scheme. Requests are handed over as HTTP/1.1 and
+/// the upstream connection negotiates its own version (ALPN for https);
+/// hyper translates between the two sides.
+pub(crate) async fn forward_external(
+    req: Request<Incoming>,
+    hop: Hop,
+    origin: &Origin,
+    shared: &Shared,
+) -> Response<ProxyBody> {
+    let v = Some(Version::HTTP_11);
+    if hop.scheme == "https" {
+        forward(&shared.clients.https, req, hop, origin, shared, v).await
+    } else {
+        forward(&shared.clients.http, req, hop, origin, shared, v).await
+    }
+}

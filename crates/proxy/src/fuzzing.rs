@@ -95,12 +95,11 @@ pub fn connection(data: &[u8], outbound: bool) {
     h.rt.block_on(async move {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
         let peer = ([127, 0, 0, 1], 40000).into();
-        let stop = shared.stop.clone();
         let serve = async move {
             if outbound {
-                crate::outbound::serve(TokioIo::new(server), peer, None, shared, stop).await;
+                crate::outbound::serve(TokioIo::new(server), peer, None, shared).await;
             } else {
-                crate::inbound::serve(TokioIo::new(server), peer, None, shared, stop).await;
+                crate::inbound::serve(TokioIo::new(server), peer, None, shared).await;
             }
         };
         let drive = async move {

@@ -1,15 +1,12 @@
 //! The inbound listener: a reverse proxy in front of the app. HTTP/1.1 and
 //! HTTP/2 with prior knowledge (h2c) are told apart per connection.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{header, Request, Response, Uri, Version};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use tapwire_model::{Direction, Upstream};
-use tokio::sync::watch;
 
 use crate::body::ProxyBody;
 use crate::capture::Origin;
@@ -21,7 +18,6 @@ pub(crate) async fn serve<I>(
     peer: SocketAddr,
     local: Option<SocketAddr>,
     shared: Arc<Shared>,
-    stop: watch::Receiver<bool>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -32,15 +28,10 @@ pub(crate) async fn serve<I>(
         server_addr: local,
         tls: None,
     };
-    let svc = {
-        let shared = shared.clone();
-        service_fn(move |req| {
-            let shared = shared.clone();
-            let origin = origin.clone();
-            async move { Ok::<_, Infallible>(handle(req, &origin, &shared).await) }
-        })
-    };
-    serve_http(io, svc, &shared, Direction::Inbound, peer, stop).await;
+    serve_http(io, origin, shared, |req, origin, shared| async move {
+        handle(req, &origin, &shared).await
+    })
+    .await;
 }
 
 async fn handle(req: Request<Incoming>, origin: &Origin, shared: &Shared) -> Response<ProxyBody> {

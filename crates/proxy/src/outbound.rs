@@ -1,13 +1,11 @@
 //! The outbound listener: a forward proxy for the app's calls. Absolute-form
 //! requests are forwarded directly; CONNECT opens a tunnel (see `tunnel`).
 
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tapwire_model::{Direction, Upstream};
 use tokio::net::TcpStream;
@@ -15,7 +13,7 @@ use tokio::net::TcpStream;
 use crate::body::{full, ProxyBody};
 use crate::capture::Origin;
 use crate::error::{chain, ProxyError};
-use crate::forward::{error_response, forward, Hop};
+use crate::forward::{error_response, forward_external, Hop};
 use crate::metrics::{Dir, ErrorKind, ErrorLabels};
 use crate::server::{serve_http, Shared};
 use crate::tunnel;
@@ -25,7 +23,6 @@ pub(crate) async fn serve<I>(
     peer: SocketAddr,
     local: Option<SocketAddr>,
     shared: Arc<Shared>,
-    stop: tokio::sync::watch::Receiver<bool>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -36,15 +33,10 @@ pub(crate) async fn serve<I>(
         server_addr: local,
         tls: None,
     };
-    let svc = {
-        let shared = shared.clone();
-        service_fn(move |req| {
-            let shared = shared.clone();
-            let origin = origin.clone();
-            async move { Ok::<_, Infallible>(handle(req, origin, shared).await) }
-        })
-    };
-    serve_http(io, svc, &shared, Direction::Outbound, peer, stop).await;
+    serve_http(io, origin, shared, |req, origin, shared| async move {
+        handle(req, origin, shared).await
+    })
+    .await;
 }
 
 /// Splits an authority into host (without IPv6 brackets) and port.
@@ -115,27 +107,7 @@ async fn handle(
         upstream,
         target: uri,
     };
-    if https {
-        forward(
-            &shared.clients.https,
-            req,
-            hop,
-            &origin,
-            &shared,
-            Some(Version::HTTP_11),
-        )
-        .await
-    } else {
-        forward(
-            &shared.clients.http,
-            req,
-            hop,
-            &origin,
-            &shared,
-            Some(Version::HTTP_11),
-        )
-        .await
-    }
+    forward_external(req, hop, &origin, &shared).await
 }
 
 async fn connect(

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::capture::CaptureQueue;
+use crate::capture::{CaptureQueue, Origin};
 use crate::forward::Clients;
 use crate::metrics::{Dir, ErrorKind, ErrorLabels, Listener, ListenerLabels, Metrics};
 use crate::sink::CaptureSink;
@@ -249,7 +249,7 @@ pub(crate) fn http_server(config: &ProxyConfig) -> auto::Builder<TokioExecutor> 
 pub(crate) fn connection_error(
     metrics: &Metrics,
     direction: tapwire_model::Direction,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     e: &(dyn std::error::Error + 'static),
 ) {
     let hyper_err = e.downcast_ref::<hyper::Error>();
@@ -268,10 +268,10 @@ pub(crate) fn connection_error(
     let msg = crate::error::chain(e);
     match kind {
         ErrorKind::Io => {
-            tracing::debug!(side = "downstream", %peer, error = %msg, "client connection ended with an error")
+            tracing::debug!(side = "downstream", peer = ?peer, error = %msg, "client connection ended with an error")
         }
         _ => {
-            tracing::warn!(side = "downstream", %peer, error = %msg, kind = ?kind, "rejected malformed request from client")
+            tracing::warn!(side = "downstream", peer = ?peer, error = %msg, kind = ?kind, "rejected malformed request from client")
         }
     }
 }
@@ -306,11 +306,11 @@ async fn accept_loop(
         open.inc();
         let local = stream.local_addr().ok();
         let io = TokioIo::new(stream);
-        let (shared, stop) = (shared.clone(), stop.clone());
+        let shared = shared.clone();
         conns.spawn(async move {
             match which {
-                Listener::Inbound => inbound::serve(io, peer, local, shared, stop).await,
-                Listener::Outbound => outbound::serve(io, peer, local, shared, stop).await,
+                Listener::Inbound => inbound::serve(io, peer, local, shared).await,
+                Listener::Outbound => outbound::serve(io, peer, local, shared).await,
             }
             open.dec();
         });
@@ -320,25 +320,24 @@ async fn accept_loop(
     while conns.join_next().await.is_some() {}
 }
 
-/// Serves one client connection with `svc` until it closes; on shutdown,
-/// finishes in-flight requests and closes it.
-pub(crate) async fn serve_http<I, S>(
-    io: I,
-    svc: S,
-    shared: &Shared,
-    direction: tapwire_model::Direction,
-    peer: SocketAddr,
-    mut stop: watch::Receiver<bool>,
-) where
+/// Serves one client connection, answering each request with `handler`,
+/// until it closes; on shutdown, finishes in-flight requests and closes it.
+pub(crate) async fn serve_http<I, H, Fut>(io: I, origin: Origin, shared: Arc<Shared>, handler: H)
+where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<crate::body::ProxyBody>,
-            Error = std::convert::Infallible,
-        > + Send
-        + 'static,
-    S::Future: Send + 'static,
+    H: Fn(http::Request<hyper::body::Incoming>, Origin, Arc<Shared>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = http::Response<crate::body::ProxyBody>> + Send + 'static,
 {
+    let (direction, peer) = (origin.direction, origin.client_addr);
+    let mut stop = shared.stop.clone();
+    let handler = Arc::new(handler);
+    let svc = {
+        let shared = shared.clone();
+        hyper::service::service_fn(move |req| {
+            let fut = handler(req, origin.clone(), shared.clone());
+            async move { Ok::<_, std::convert::Infallible>(fut.await) }
+        })
+    };
     let builder = http_server(&shared.config);
     let conn = builder.serve_connection_with_upgrades(io, svc);
     tokio::pin!(conn);

@@ -3,14 +3,12 @@
 //! its SNI recorded when off); plaintext HTTP is proxied request by
 //! request; anything else is relayed and recorded as an opaque TCP flow.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::{Request, Response, Uri, Version};
+use http::{Request, Response, Uri};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tapwire_model::{Protocol, TlsInfo, Upstream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -18,7 +16,7 @@ use tokio::net::TcpStream;
 
 use crate::body::ProxyBody;
 use crate::capture::{Captured, Clock, Origin, Payload};
-use crate::forward::{forward, Hop};
+use crate::forward::{forward_external, Hop};
 use crate::io::{PrefixedIo, TeeIo};
 use crate::metrics::{Dir, ErrorKind, ErrorLabels, RequestLabels};
 use crate::outbound::connect_tcp;
@@ -201,29 +199,15 @@ async fn serve_tunnel_http<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let peer = origin
-        .client_addr
-        .unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
-    let svc = {
-        let shared = shared.clone();
-        let target = Arc::new(target);
-        service_fn(move |req| {
-            let (shared, origin, target) = (shared.clone(), origin.clone(), target.clone());
-            async move {
-                Ok::<_, Infallible>(
-                    handle_tunnel_request(req, &target, scheme, &origin, &shared).await,
-                )
-            }
-        })
-    };
-    let stop = shared.stop.clone();
+    let target = Arc::new(target);
     serve_http(
         TokioIo::new(client),
-        svc,
-        &shared,
-        tapwire_model::Direction::Outbound,
-        peer,
-        stop,
+        origin,
+        shared,
+        move |req, origin, shared| {
+            let target = target.clone();
+            async move { handle_tunnel_request(req, &target, scheme, &origin, &shared).await }
+        },
     )
     .await;
 }
@@ -259,29 +243,7 @@ async fn handle_tunnel_request(
         upstream: target.clone(),
         target: uri,
     };
-    // The upstream connection negotiates its own HTTP version (ALPN for
-    // https); hyper translates between the two sides.
-    if scheme == "https" {
-        forward(
-            &shared.clients.https,
-            req,
-            hop,
-            origin,
-            shared,
-            Some(Version::HTTP_11),
-        )
-        .await
-    } else {
-        forward(
-            &shared.clients.http,
-            req,
-            hop,
-            origin,
-            shared,
-            Some(Version::HTTP_11),
-        )
-        .await
-    }
+    forward_external(req, hop, origin, shared).await
 }
 
 /// Relays an opaque flow to `target` and records it as a TCP exchange.
