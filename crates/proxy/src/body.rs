@@ -84,6 +84,36 @@ impl Pending {
         });
     }
 
+    /// The request as received, when it can be sent again: its body ended
+    /// within the capture limit and had no trailers. Used to retry a
+    /// request the upstream provably did not process.
+    pub(crate) fn replayable_request(&self) -> Option<(http::request::Parts, Bytes)> {
+        let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(Captured {
+            payload:
+                Payload::Http {
+                    request,
+                    request_body,
+                    ..
+                },
+            ..
+        }) = guard.as_ref()
+        else {
+            return None;
+        };
+        if !request_body.complete || request_body.truncated() || request_body.trailers.is_some() {
+            return None;
+        }
+        let (mut parts, ()) = http::Request::builder()
+            .method(request.method.clone())
+            .version(request.version)
+            .body(())
+            .ok()?
+            .into_parts();
+        parts.headers = request.headers.clone();
+        Some((parts, request_body.bytes()))
+    }
+
     pub(crate) fn tag(&self, key: &'static str, value: impl Into<String>) {
         let value = value.into();
         self.with(|c| c.tags.push((key, value)));

@@ -47,23 +47,28 @@ impl BodyCapture {
         }
     }
 
-    fn truncated(&self) -> bool {
+    pub(crate) fn truncated(&self) -> bool {
         (self.kept as u64) < self.size
     }
 
-    fn into_body(self) -> Body {
-        let truncated = self.truncated();
-        let data = match self.chunks.len() {
-            0 => Bytes::new(),
-            1 => self.chunks.into_iter().next().unwrap_or_default(),
-            _ => {
+    /// The kept bytes as one buffer (no copy when there is one chunk).
+    pub(crate) fn bytes(&self) -> Bytes {
+        match self.chunks.as_slice() {
+            [] => Bytes::new(),
+            [one] => one.clone(),
+            many => {
                 let mut b = BytesMut::with_capacity(self.kept);
-                for c in &self.chunks {
+                for c in many {
                     b.extend_from_slice(c);
                 }
                 b.freeze()
             }
-        };
+        }
+    }
+
+    fn into_body(self) -> Body {
+        let truncated = self.truncated();
+        let data = self.bytes();
         Body {
             data,
             size: self.size,

@@ -60,6 +60,16 @@ pub struct ProxyConfig {
     pub max_header_bytes: usize,
 }
 
+impl ProxyConfig {
+    /// Most header fields in one message head. hyper's default of 100 is
+    /// lower than real traffic sometimes needs; the byte limit is the one
+    /// users set, so the field count follows it (a field takes at least a
+    /// few bytes) within bounds that keep per-request parsing cheap.
+    pub fn max_header_fields(&self) -> usize {
+        (self.max_header_bytes / 64).clamp(100, 1024)
+    }
+}
+
 impl Default for ProxyConfig {
     fn default() -> Self {
         let local = |port| SocketAddr::from(([127, 0, 0, 1], port));

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::client::legacy::Client;
@@ -23,8 +24,9 @@ use crate::hop;
 use crate::metrics::{Dir, DirLabels, ErrorKind, ErrorLabels, RequestLabels};
 use crate::server::Shared;
 
-/// Request body type sent upstream.
-pub(crate) type UpBody = TeeBody<Incoming>;
+/// Request body type sent upstream: the client's body streamed through a
+/// tee, or, for a retry, the captured copy of a body that already ended.
+pub(crate) type UpBody = Either<TeeBody<Incoming>, Full<Bytes>>;
 
 /// Where one request goes and how it is recorded.
 #[derive(Debug)]
@@ -91,11 +93,8 @@ pub(crate) struct Clients {
 }
 
 impl Clients {
-    pub(crate) fn new(
-        app: std::net::SocketAddr,
-        connect_timeout: Duration,
-        tls: Arc<rustls::ClientConfig>,
-    ) -> Self {
+    pub(crate) fn new(config: &crate::ProxyConfig, tls: Arc<rustls::ClientConfig>) -> Self {
+        let (app, connect_timeout) = (config.app_addr, config.connect_timeout);
         let fixed = FixedConnector {
             inner: http_connector(connect_timeout),
             target: Uri::try_from(format!("http://{app}")).unwrap_or_default(),
@@ -103,7 +102,8 @@ impl Clients {
         let mut b = Client::builder(TokioExecutor::new());
         b.pool_idle_timeout(Duration::from_secs(90))
             .http1_preserve_header_case(true)
-            .http1_title_case_headers(false);
+            .http1_title_case_headers(false)
+            .http1_max_headers(config.max_header_fields());
         let app_h1 = b.build(fixed.clone());
         let http = b.build(http_connector(connect_timeout));
         // hyper-rustls sets ALPN itself from the enabled versions.
@@ -183,11 +183,16 @@ where
         version: parts.version,
         headers: parts.headers.clone(),
     };
-    hop::strip(&mut parts.headers, upgrade);
-    parts.uri = hop.target;
-    if let Some(v) = send_version {
-        parts.version = v;
-    }
+    let method = parts.method.clone();
+    let target = hop.target;
+    let prepare = |parts: &mut http::request::Parts| {
+        hop::strip(&mut parts.headers, upgrade);
+        parts.uri = target.clone();
+        if let Some(v) = send_version {
+            parts.version = v;
+        }
+    };
+    prepare(&mut parts);
     let target_name = hop.upstream.to_string();
     let captured = Captured::new(
         origin,
@@ -207,7 +212,23 @@ where
         .clone();
     let body = TeeBody::new(body, Slot::Request, pending.clone(), req_bytes);
 
-    match client.request(Request::from_parts(parts, body)).await {
+    let mut attempt = client
+        .request(Request::from_parts(parts, Either::Left(body)))
+        .await;
+    if let Err(e) = &attempt {
+        if let Some(why) = retry_safe(e, &method) {
+            if let Some((mut parts, body)) = pending.replayable_request() {
+                prepare(&mut parts);
+                tracing::debug!(upstream = %target_name, reason = why, "retrying a request the upstream did not process");
+                pending.tag("retried", why);
+                attempt = client
+                    .request(Request::from_parts(parts, Either::Right(Full::new(body))))
+                    .await;
+            }
+        }
+    }
+
+    match attempt {
         Ok(mut resp) => {
             pending.set_response(ResponseHead {
                 status: resp.status(),
@@ -328,4 +349,34 @@ pub(crate) async fn forward_external(
     } else {
         forward(&shared.clients.http, req, hop, origin, shared, v).await
     }
+}
+
+/// Whether a failed request may be sent again, and why. An HTTP/2 stream
+/// refused by the upstream, or cut off by its GOAWAY, was never processed
+/// (RFC 9113 §6.8, §8.7), so any method is safe; a connection closed
+/// before the response is only retried for idempotent methods
+/// (RFC 9110 §9.2.2).
+fn retry_safe(
+    e: &hyper_util::client::legacy::Error,
+    method: &http::Method,
+) -> Option<&'static str> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h2e) = s.downcast_ref::<h2::Error>() {
+            if h2e.is_go_away() && h2e.is_remote() {
+                return Some("upstream sent GOAWAY before processing the stream");
+            }
+            if h2e.reason() == Some(h2::Reason::REFUSED_STREAM) {
+                return Some("upstream refused the stream");
+            }
+            return None;
+        }
+        if let Some(he) = s.downcast_ref::<hyper::Error>() {
+            if he.is_incomplete_message() && method.is_idempotent() {
+                return Some("upstream closed the connection before answering");
+            }
+        }
+        source = s.source();
+    }
+    None
 }

@@ -68,9 +68,7 @@ fn harness() -> &'static Harness {
             .expect("empty-root TLS config");
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
-            clients: rt.block_on(async {
-                Clients::new(config.app_addr, config.connect_timeout, tls.clone())
-            }),
+            clients: rt.block_on(async { Clients::new(&config, tls.clone()) }),
             service: Arc::new(config.service.clone()),
             config,
             queue,

@@ -144,11 +144,7 @@ impl Proxy {
             .map(|ca| Arc::new(tapwire_ca::LeafIssuer::new(ca)));
         let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
-            clients: Clients::new(
-                config.app_addr,
-                config.connect_timeout,
-                upstream_tls.clone(),
-            ),
+            clients: Clients::new(&config, upstream_tls.clone()),
             service: Arc::new(config.service.clone()),
             config,
             queue,
@@ -235,6 +231,7 @@ pub(crate) fn http_server(config: &ProxyConfig) -> auto::Builder<TokioExecutor> 
     b.http1()
         .preserve_header_case(true)
         .max_buf_size(config.max_header_bytes.max(8192))
+        .max_headers(config.max_header_fields())
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     b.http2()
