@@ -9,6 +9,7 @@
 # Usage:  bench/proxy.sh            (see bench/README.md for the knobs)
 # Env:    RUNS=3 DUR=10 WARMUP=2 RATE=1000 LAT_CONNS=16 TPUT_CONNS=64
 #         H2_N= (h2load -n; empty means run for DUR seconds with -D)
+#         LAT_RAW=1 (also measure latency without --latency-correction)
 #         LOAD_MAX=0.6 LOAD_WAIT=600 TAPWIRE=/work/target/release/tapwire
 #         LOADGEN_CPU=0 SUT_CPU=1 KEEP=0 (1 keeps the temp dir)
 set -euo pipefail
@@ -20,6 +21,7 @@ RATE=${RATE:-1000}
 LAT_CONNS=${LAT_CONNS:-16}
 TPUT_CONNS=${TPUT_CONNS:-64}
 H2_N=${H2_N:-}
+LAT_RAW=${LAT_RAW:-1}
 LOAD_MAX=${LOAD_MAX:-0.6}
 LOAD_WAIT=${LOAD_WAIT:-600}
 LOADGEN_CPU=${LOADGEN_CPU:-0}
@@ -108,6 +110,10 @@ hwm_kib() {
 # Busy jiffies of one core from /proc/stat (everything but idle and iowait).
 core_busy() {
     awk -v c="cpu$1" '$1 == c {print $2+$3+$4+$7+$8; exit}' /proc/stat
+}
+# Jiffies the hypervisor gave to someone else, both cores (noise indicator).
+steal_all() {
+    awk -v a="cpu$LOADGEN_CPU" -v b="cpu$SUT_CPU" '$1 == a || $1 == b {s += $9} END {print s}' /proc/stat
 }
 core_all() {
     awk -v c="cpu$1" '$1 == c {s=0; for (i=2; i<=9; i++) s+=$i; print s; exit}' /proc/stat
@@ -235,19 +241,11 @@ declare -A URL2=([direct]="http://127.0.0.1:$APP_H2/" [tapwire]="http://127.0.0.
 declare -A PROXY_PID=([tapwire]="$TW_PID" [nginx]="$NGX_PID")
 
 # ---------------------------------------------------------------- measurements
-fixed_rate() { # target run
-    local t=$1 r=$2 out=$WORK/oha-$1-$2.json c0 c1 a0 a1 p
-    "${LG[@]}" "$OHA" --no-tui -z "${WARMUP}s" -q "$RATE" -c "$LAT_CONNS" --latency-correction \
-        "${URL[$t]}" >/dev/null 2>&1 || true
-    p=${PROXY_PID[$t]:-}
-    [[ -n $p ]] && c0=$(cpu_ticks "$p")
-    a0=$(cpu_ticks "$APP_PID")
-    "${LG[@]}" "$OHA" --no-tui --output-format json -z "${DUR}s" -q "$RATE" -c "$LAT_CONNS" \
-        --latency-correction "${URL[$t]}" >"$out"
-    a1=$(cpu_ticks "$APP_PID")
-    python3 - "$out" "$t" "$r" >>"$RAW" <<'EOF'
+# Reads an oha JSON report into raw.tsv; PREFIX tells the two latency passes apart.
+oha_rec() { # file target run prefix
+    python3 - "$@" >>"$RAW" <<'EOF'
 import json, sys
-d = json.load(open(sys.argv[1])); t, r = sys.argv[2], sys.argv[3]
+d = json.load(open(sys.argv[1])); t, r, pre = sys.argv[2], sys.argv[3], sys.argv[4]
 p = d["latencyPercentiles"]; s = d["summary"]
 codes = d.get("statusCodeDistribution", {})
 ok = sum(v for k, v in codes.items() if k == "200")
@@ -256,9 +254,22 @@ errs = {k: v for k, v in d.get("errorDistribution", {}).items() if k != "aborted
 bad = sum(v for k, v in codes.items() if k != "200") + sum(errs.values())
 for k, v in (("p50_ms", p["p50"] * 1e3), ("p99_ms", p["p99"] * 1e3), ("p999_ms", p["p99.9"] * 1e3),
              ("fixed_rps", s["requestsPerSec"]), ("fixed_ok", ok), ("fixed_err", bad)):
-    print(f"{k}\t{t}\t{r}\t{v}")
+    print(f"{pre}{k}\t{t}\t{r}\t{v}")
 EOF
-    local reqs
+}
+
+fixed_rate() { # target run
+    local t=$1 r=$2 out=$WORK/oha-$1-$2.json c0 c1 a0 a1 p reqs
+    "${LG[@]}" "$OHA" --no-tui -z "${WARMUP}s" -q "$RATE" -c "$LAT_CONNS" --latency-correction \
+        "${URL[$t]}" >/dev/null 2>&1 || true
+    p=${PROXY_PID[$t]:-}
+    [[ -n $p ]] && c0=$(cpu_ticks "$p")
+    a0=$(cpu_ticks "$APP_PID")
+    # Open model: latency counts from the intended send time.
+    "${LG[@]}" "$OHA" --no-tui --output-format json -z "${DUR}s" -q "$RATE" -c "$LAT_CONNS" \
+        --latency-correction "${URL[$t]}" >"$out"
+    a1=$(cpu_ticks "$APP_PID")
+    oha_rec "$out" "$t" "$r" ""
     reqs=$(awk -v t="$t" -v r="$r" '$1 == "fixed_ok" && $2 == t && $3 == r {print $4}' "$RAW")
     rec app_vcpu_per_krps "$t" "$r" "$(python3 -c "print(($a1-$a0)/$CLK_TCK/$reqs*1000)")"
     if [[ -n $p ]]; then
@@ -266,7 +277,15 @@ EOF
         rec vcpu_per_krps "$t" "$r" "$(python3 -c "print(($c1-$c0)/$CLK_TCK/$reqs*1000)")"
         rec rss_after_kib "$t" "$r" "$(rss_kib "$p")"
     fi
-    log "fixed $RATE/s $t run $r: $(awk -v t="$t" -v r="$r" '$2 == t && $3 == r && $1 ~ /^(p50_ms|p99_ms|p999_ms|vcpu_per_krps|fixed_rps)$/ {printf "%s=%.4g ", $1, $4}' "$RAW")"
+    # Same rate, latency from the actual send time. oha paces sends with a
+    # 1 ms-granularity timer on a shared vCPU, so the corrected tail above
+    # also holds the generator's own lateness; this pass shows how much.
+    if [[ $LAT_RAW == 1 ]]; then
+        "${LG[@]}" "$OHA" --no-tui --output-format json -z "${DUR}s" -q "$RATE" -c "$LAT_CONNS" \
+            "${URL[$t]}" >"$out.raw"
+        oha_rec "$out.raw" "$t" "$r" raw_
+    fi
+    log "fixed $RATE/s $t run $r: $(awk -v t="$t" -v r="$r" '$2 == t && $3 == r && $1 ~ /^(raw_)?(p50_ms|p99_ms|p999_ms)$|^(vcpu_per_krps|fixed_rps)$/ {printf "%s=%.4g ", $1, $4}' "$RAW")"
 }
 
 throughput() { # target run
@@ -294,9 +313,12 @@ h2() { # target run
 for r in $(seq "$RUNS"); do
     log "round $r/$RUNS (load $(cut -d' ' -f1-3 /proc/loadavg))"
     rec load1 all "$r" "$(load1)"
+    s0=$(steal_all); n0=$(($(core_all "$LOADGEN_CPU") + $(core_all "$SUT_CPU")))
     for t in direct tapwire nginx; do fixed_rate "$t" "$r"; done
     for t in direct tapwire nginx; do throughput "$t" "$r"; done
     for t in direct tapwire nginx; do h2 "$t" "$r"; done
+    s1=$(steal_all); n1=$(($(core_all "$LOADGEN_CPU") + $(core_all "$SUT_CPU")))
+    rec steal_pct all "$r" "$(python3 -c "print(100 * ($s1 - $s0) / max(1, $n1 - $n0))")"
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -333,9 +355,11 @@ OHA_V=$("$OHA" --version | head -1)
 WRK_V=$({ wrk -v 2>&1 || true; } | head -1 | awk '{print $1, $2}')
 H2_V=$(h2load --version | head -1)
 NGX_V=$("$NGINX" -v 2>&1 | head -1 | sed 's/^nginx version: //')
-TW_V="$("$TAPWIRE" --version 2>/dev/null | head -1 | awk '{print $NF}') ($(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$HERE/.." diff --quiet 2>/dev/null || echo '+dirty'))"
+# The binary may predate the tree (others commit meanwhile): name both.
+TW_V="$("$TAPWIRE" --version 2>/dev/null | head -1 | awk '{print $NF}') (binary built $(date -r "$TAPWIRE" '+%Y-%m-%d %H:%M %Z'); tree at run time $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$HERE/.." diff --quiet HEAD -- crates 2>/dev/null || echo ' with uncommitted changes in crates/'))"
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 
+# Unquoted heredoc: shell values are spliced into the Python below.
 python3 - "$RAW" >"$OUT" <<EOF
 import statistics, sys
 from collections import defaultdict
@@ -352,49 +376,78 @@ def med(m, t):
 def span(m, t, fmt):
     v = raw.get((m, t))
     return f" ({min(v):{fmt}}–{max(v):{fmt}})" if v and len(v) > 1 else ""
+def f(x, n=3):
+    return "–" if x != x else f"{x:.{n}f}"
 T = ["direct", "tapwire", "nginx"]
+P = ["tapwire", "nginx"]
 print("## Capture proxy benchmark — $(date '+%Y-%m-%d %H:%M %Z')")
 print()
 print("Command: \`RUNS=$RUNS DUR=$DUR WARMUP=$WARMUP RATE=$RATE bench/proxy.sh\`  ")
 print("Machine: $(nproc) vCPU, $CPU_MODEL; load generators on core $LOADGEN_CPU, app + proxy on core $SUT_CPU  ")
 print("Tools: $WRK_V, $OHA_V, $H2_V, $NGX_V; tapwire $TW_V  ")
 print("Load (1/5/15 min): before $LOAD_BEFORE, after $LOAD_AFTER; quiet before start: $QUIET (threshold $LOAD_MAX)  ")
-print(f"Medians of $RUNS runs, {'$DUR'} s each after a $WARMUP s warm-up; ranges are min–max over runs.")
+st = raw.get(("steal_pct", "all"), [])
+print(f"Hypervisor steal on cores $LOADGEN_CPU+$SUT_CPU per round: {', '.join(f'{x:.1f}%' for x in st)}  ")
+print("Medians of $RUNS runs, $DUR s each after a $WARMUP s warm-up; (min–max over runs).")
 print()
-print("### HTTP/1.1, 1 KiB body")
+print("### Summary (ratios and deltas against direct, same run)")
 print()
-print("| path | max req/s (wrk -t1 -c$TPUT_CONNS) | ratio to direct | core $SUT_CPU busy | p50 ms @$RATE/s | p99 ms | p99.9 ms | added p50 ms | added p99 ms | proxy vCPU per 1k req/s | app vCPU per 1k req/s | RSS idle MiB | RSS after $RATE/s MiB | RSS peak MiB |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-d = {k: med(k, "direct") for k in ("rps", "p50_ms", "p99_ms")}
+print("| | tapwire (capture on) | nginx (peer) |")
+print("|---|---|---|")
+print("| HTTP/1.1 max req/s ÷ direct | " + " | ".join(f(med('rps', t) / med('rps', 'direct'), 2) for t in P) + " |")
+print("| h2c max req/s ÷ direct | " + " | ".join(f(med('h2_rps', t) / med('h2_rps', 'direct'), 2) for t in P) + " |")
+print("| added p50 ms at $RATE req/s (latency-corrected) | " + " | ".join(f(med('p50_ms', t) - med('p50_ms', 'direct')) for t in P) + " |")
+print("| added p99 ms at $RATE req/s (latency-corrected) | " + " | ".join(f(med('p99_ms', t) - med('p99_ms', 'direct')) for t in P) + " |")
+if raw.get(("raw_p99_ms", "direct")):
+    print("| added p99 ms at $RATE req/s (uncorrected) | " + " | ".join(f(med('raw_p99_ms', t) - med('raw_p99_ms', 'direct')) for t in P) + " |")
+print("| proxy vCPU per 1,000 req/s | " + " | ".join(f(med('vcpu_per_krps', t)) for t in P) + " |")
+print("| RSS idle / after $RATE req/s / peak, MiB | " + " | ".join(
+    f"{f(med('rss_idle_kib', t) / 1024, 1)} / {f(med('rss_after_kib', t) / 1024, 1)} / {f(med('rss_peak_kib', t) / 1024, 1)}" for t in P) + " |")
+print()
+print("### HTTP/1.1 max throughput (wrk -t1 -c$TPUT_CONNS -d${DUR}s)")
+print()
+print("| path | req/s | ratio to direct | core $SUT_CPU busy |")
+print("|---|---|---|---|")
+for t in T:
+    print(f"| {t} | {med('rps', t):,.0f}{span('rps', t, ',.0f')} | {f(med('rps', t) / med('rps', 'direct'), 2)} | {med('sut_core_busy_pct', t):.0f}% |")
+print()
+print("### HTTP/1.1 latency at a fixed $RATE req/s, $LAT_CONNS connections (oha -q $RATE), ms")
+print()
+print("| path | p50 | p99 | p99.9 | added p50 | added p99 | uncorrected p50 / p99 / p99.9 | uncorrected added p99 |")
+print("|---|---|---|---|---|---|---|---|")
 for t in T:
     proxy = t != "direct"
-    f = lambda x, n=3: "–" if x != x else f"{x:.{n}f}"
-    row = [t, f"{med('rps', t):,.0f}{span('rps', t, ',.0f')}", f(med('rps', t) / d['rps'], 2),
-           f"{med('sut_core_busy_pct', t):.0f}%",
-           f"{f(med('p50_ms', t))}{span('p50_ms', t, '.3f')}", f"{f(med('p99_ms', t))}{span('p99_ms', t, '.3f')}",
-           f(med('p999_ms', t)),
-           f(med('p50_ms', t) - d['p50_ms']) if proxy else "–",
-           f(med('p99_ms', t) - d['p99_ms']) if proxy else "–",
-           f(med('vcpu_per_krps', t)) if proxy else "–",
-           f(med('app_vcpu_per_krps', t)),
-           f(med('rss_idle_kib', t) / 1024, 1) if proxy else "–",
-           f(med('rss_after_kib', t) / 1024, 1) if proxy else "–",
-           f(med('rss_peak_kib', t) / 1024, 1) if proxy else "–"]
-    print("| " + " | ".join(row) + " |")
+    rawcols = "–"
+    if raw.get(("raw_p99_ms", t)):
+        rawcols = f"{f(med('raw_p50_ms', t))} / {f(med('raw_p99_ms', t))} / {f(med('raw_p999_ms', t))}"
+    print(f"| {t} | {f(med('p50_ms', t))}{span('p50_ms', t, '.3f')} | {f(med('p99_ms', t))}{span('p99_ms', t, '.3f')} | {f(med('p999_ms', t))} | "
+          + (f"{f(med('p50_ms', t) - med('p50_ms', 'direct'))} | {f(med('p99_ms', t) - med('p99_ms', 'direct'))}" if proxy else "– | –")
+          + f" | {rawcols} | " + (f(med('raw_p99_ms', t) - med('raw_p99_ms', 'direct')) if proxy else "–") + " |")
 print()
-print("### HTTP/2 (h2c prior knowledge), 1 KiB body")
+print("### Cost at $RATE req/s")
 print()
-print("| path | h2load -c10 -m10 req/s | ratio to direct | upstream hop |")
-print("|---|---|---|---|")
-hop = {"direct": "–", "tapwire": "h2c", "nginx": "HTTP/1.1 keep-alive (nginx 1.22 cannot proxy h2 upstream)"}
+print("| path | proxy vCPU per 1,000 req/s | app vCPU per 1,000 req/s | proxy RSS idle MiB | after $RATE req/s MiB | peak (VmHWM) MiB |")
+print("|---|---|---|---|---|---|")
 for t in T:
-    print(f"| {t} | {med('h2_rps', t):,.0f}{span('h2_rps', t, ',.0f')} | {med('h2_rps', t) / med('h2_rps', 'direct'):.2f} | {hop[t]} |")
+    proxy = t != "direct"
+    print(f"| {t} | " + (f"{f(med('vcpu_per_krps', t))}{span('vcpu_per_krps', t, '.3f')}" if proxy else "–")
+          + f" | {f(med('app_vcpu_per_krps', t))} | "
+          + (" | ".join(f(med(k, t) / 1024, 1) for k in ("rss_idle_kib", "rss_after_kib", "rss_peak_kib")) if proxy else "– | – | –") + " |")
+print()
+print("### HTTP/2 (h2c prior knowledge), h2load -c10 -m10")
+print()
+print("| path | req/s | ratio to direct | upstream hop |")
+print("|---|---|---|---|")
+hop = {"direct": "–", "tapwire": "h2c", "nginx": "HTTP/1.1 keep-alive (nginx 1.22 cannot proxy to h2)"}
+for t in T:
+    print(f"| {t} | {med('h2_rps', t):,.0f}{span('h2_rps', t, ',.0f')} | {f(med('h2_rps', t) / med('h2_rps', 'direct'), 2)} | {hop[t]} |")
 print()
 print("### Checks")
 print()
-errs = {t: sum(raw.get(('tput_err', t), [])) + sum(raw.get(('fixed_err', t), [])) + sum(raw.get(('h2_failed', t), [])) for t in T}
-print(f"- errors or non-200 answers (all runs): " + ", ".join(f"{t} {int(v)}" for t, v in errs.items()))
-print(f"- achieved fixed rate (median req/s): " + ", ".join(f"{t} {med('fixed_rps', t):.1f}" for t in T))
+errs = {t: sum(raw.get(('tput_err', t), [])) + sum(raw.get(('fixed_err', t), [])) + sum(raw.get(('raw_fixed_err', t), []))
+        + sum(raw.get(('h2_failed', t), [])) for t in T}
+print("- errors or non-200 answers (all runs): " + ", ".join(f"{t} {int(v)}" for t, v in errs.items()))
+print("- achieved fixed rate (median req/s): " + ", ".join(f"{t} {med('fixed_rps', t):.1f}" for t in T))
 for side in ("h1", "h2"):
     print(f"- captures ({side} instance): {med('cap_files', side):.0f} segment files, {med('cap_lines', side):.0f} exchanges decoded; "
           f"proxy counted {med('cap_requests', side):.0f} requests, {med('cap_dropped', side):.0f} captures dropped")

@@ -69,6 +69,88 @@ pub(crate) enum Command {
     /// Manage tapwire's certificate authority for TLS interception.
     #[command(subcommand)]
     Ca(CaCmd),
+    /// Make and manage snapshots: immutable selections of recorded traffic
+    /// that replays and mocks are built from.
+    #[command(subcommand)]
+    Snapshot(SnapshotCmd),
+}
+
+fn default_store() -> String {
+    default_home().display().to_string()
+}
+
+/// A time given as RFC 3339 (`2026-11-22T10:00:00Z`) or as an age (`15m`, `2h`: that long ago).
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let age = humantime::parse_duration(s).map_err(|_| {
+        format!("{s:?} is neither an RFC 3339 time (2026-11-22T10:00:00Z) nor an age (15m, 2h)")
+    })?;
+    let age = chrono::Duration::from_std(age).map_err(|e| e.to_string())?;
+    Ok(chrono::Utc::now() - age)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StoreArg {
+    /// Where snapshots are kept (a directory or file:// URL).
+    #[arg(long, default_value_t = default_store(), env = "TAPWIRE_STORE")]
+    pub(crate) store: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SnapshotCmd {
+    /// Select exchanges from a recording into a new snapshot.
+    ///
+    /// Example: tapwire snapshot create --from ./rec --service orders --name nightly
+    Create {
+        /// The recording to read (a directory or file:// URL).
+        #[arg(long)]
+        from: String,
+        /// Only this service's exchanges (all services when absent).
+        #[arg(long)]
+        service: Option<String>,
+        /// Only exchanges that started at or after this time (RFC 3339, or an age like 15m).
+        #[arg(long, value_parser = parse_time)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only exchanges that started before this time (RFC 3339, or an age like 5m).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only exchanges matching all conditions, e.g. `direction=inbound,path~/api/**,status!=404`
+        /// (fields: direction, service, protocol, method, host, port, authority, path, status, key).
+        #[arg(long, default_value = "")]
+        filter: String,
+        /// Name of the snapshot (default: service and start time).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// List snapshots.
+    Ls {
+        /// Print JSON manifests instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Show a snapshot's manifest: its traffic by key.
+    Show {
+        /// Id, unique id prefix, or name.
+        snapshot: String,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Delete a snapshot.
+    Rm {
+        /// Id, unique id prefix, or name.
+        snapshot: String,
+        #[command(flatten)]
+        store: StoreArg,
+    },
 }
 
 /// Where tapwire keeps its state (CA, later snapshots).

@@ -12,6 +12,7 @@ mod ca;
 mod har;
 mod inspect;
 mod proxy;
+mod snapshot;
 
 pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -21,6 +22,7 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Export(c) => har::export(c),
         Command::Import(c) => har::import(c),
         Command::Ca(c) => ca::run(c),
+        Command::Snapshot(c) => snapshot::run(c),
     }
 }
 
