@@ -364,12 +364,22 @@ python3 - "$RAW" >"$OUT" <<EOF
 import statistics, sys
 from collections import defaultdict
 raw = defaultdict(list)
+by_run = {}
 for line in open(sys.argv[1]):
     m, t, r, v = line.rstrip("\n").split("\t")
     try:
         raw[(m, t)].append(float(v))
+        by_run[(m, t, r)] = float(v)
     except ValueError:
         pass
+def paired(m, t, op, base="direct"):
+    # Median over rounds of op(this path, base) measured in the same round:
+    # the host's speed drifts between rounds, far less within one.
+    v = [op(x, by_run[(m, base, r)]) for (mm, tt, r), x in by_run.items()
+         if mm == m and tt == t and (m, base, r) in by_run]
+    return statistics.median(v) if v else float("nan")
+ratio = lambda a, b: a / b
+delta = lambda a, b: a - b
 def med(m, t):
     v = raw.get((m, t))
     return statistics.median(v) if v else float("nan")
@@ -390,30 +400,35 @@ st = raw.get(("steal_pct", "all"), [])
 print(f"Hypervisor steal on cores $LOADGEN_CPU+$SUT_CPU per round: {', '.join(f'{x:.1f}%' for x in st)}  ")
 print("Medians of $RUNS runs, $DUR s each after a $WARMUP s warm-up; (min–max over runs).")
 print()
-print("### Summary (ratios and deltas against direct, same run)")
+print("### Summary")
+print()
+print("Ratios and deltas are paired: computed within each round, where the paths are")
+print("measured back to back, then the median over rounds is taken.")
 print()
 print("| | tapwire (capture on) | nginx (peer) |")
 print("|---|---|---|")
-print("| HTTP/1.1 max req/s ÷ direct | " + " | ".join(f(med('rps', t) / med('rps', 'direct'), 2) for t in P) + " |")
-print("| h2c max req/s ÷ direct | " + " | ".join(f(med('h2_rps', t) / med('h2_rps', 'direct'), 2) for t in P) + " |")
-print("| added p50 ms at $RATE req/s (latency-corrected) | " + " | ".join(f(med('p50_ms', t) - med('p50_ms', 'direct')) for t in P) + " |")
-print("| added p99 ms at $RATE req/s (latency-corrected) | " + " | ".join(f(med('p99_ms', t) - med('p99_ms', 'direct')) for t in P) + " |")
+print("| HTTP/1.1 max req/s ÷ direct | " + " | ".join(f(paired('rps', t, ratio), 2) for t in P) + " |")
+print("| HTTP/1.1 max req/s ÷ nginx's | " + f(paired('rps', 'tapwire', ratio, 'nginx'), 2) + " | 1 |")
+print("| h2c max req/s ÷ direct | " + " | ".join(f(paired('h2_rps', t, ratio), 2) for t in P) + " |")
+print("| added p50 ms at $RATE req/s (latency-corrected) | " + " | ".join(f(paired('p50_ms', t, delta)) for t in P) + " |")
+print("| added p99 ms at $RATE req/s (latency-corrected) | " + " | ".join(f(paired('p99_ms', t, delta)) for t in P) + " |")
 if raw.get(("raw_p99_ms", "direct")):
-    print("| added p99 ms at $RATE req/s (uncorrected) | " + " | ".join(f(med('raw_p99_ms', t) - med('raw_p99_ms', 'direct')) for t in P) + " |")
+    print("| added p50 / p99 ms at $RATE req/s (uncorrected) | " + " | ".join(
+        f"{f(paired('raw_p50_ms', t, delta))} / {f(paired('raw_p99_ms', t, delta))}" for t in P) + " |")
 print("| proxy vCPU per 1,000 req/s | " + " | ".join(f(med('vcpu_per_krps', t)) for t in P) + " |")
 print("| RSS idle / after $RATE req/s / peak, MiB | " + " | ".join(
     f"{f(med('rss_idle_kib', t) / 1024, 1)} / {f(med('rss_after_kib', t) / 1024, 1)} / {f(med('rss_peak_kib', t) / 1024, 1)}" for t in P) + " |")
 print()
 print("### HTTP/1.1 max throughput (wrk -t1 -c$TPUT_CONNS -d${DUR}s)")
 print()
-print("| path | req/s | ratio to direct | core $SUT_CPU busy |")
+print("| path | req/s | paired ratio to direct | core $SUT_CPU busy |")
 print("|---|---|---|---|")
 for t in T:
-    print(f"| {t} | {med('rps', t):,.0f}{span('rps', t, ',.0f')} | {f(med('rps', t) / med('rps', 'direct'), 2)} | {med('sut_core_busy_pct', t):.0f}% |")
+    print(f"| {t} | {med('rps', t):,.0f}{span('rps', t, ',.0f')} | {f(paired('rps', t, ratio), 2)} | {med('sut_core_busy_pct', t):.0f}% |")
 print()
 print("### HTTP/1.1 latency at a fixed $RATE req/s, $LAT_CONNS connections (oha -q $RATE), ms")
 print()
-print("| path | p50 | p99 | p99.9 | added p50 | added p99 | uncorrected p50 / p99 / p99.9 | uncorrected added p99 |")
+print("| path | p50 | p99 | p99.9 | added p50 (paired) | added p99 (paired) | uncorrected p50 / p99 / p99.9 | uncorrected added p99 (paired) |")
 print("|---|---|---|---|---|---|---|---|")
 for t in T:
     proxy = t != "direct"
@@ -421,8 +436,8 @@ for t in T:
     if raw.get(("raw_p99_ms", t)):
         rawcols = f"{f(med('raw_p50_ms', t))} / {f(med('raw_p99_ms', t))} / {f(med('raw_p999_ms', t))}"
     print(f"| {t} | {f(med('p50_ms', t))}{span('p50_ms', t, '.3f')} | {f(med('p99_ms', t))}{span('p99_ms', t, '.3f')} | {f(med('p999_ms', t))} | "
-          + (f"{f(med('p50_ms', t) - med('p50_ms', 'direct'))} | {f(med('p99_ms', t) - med('p99_ms', 'direct'))}" if proxy else "– | –")
-          + f" | {rawcols} | " + (f(med('raw_p99_ms', t) - med('raw_p99_ms', 'direct')) if proxy else "–") + " |")
+          + (f"{f(paired('p50_ms', t, delta))} | {f(paired('p99_ms', t, delta))}" if proxy else "– | –")
+          + f" | {rawcols} | " + (f(paired('raw_p99_ms', t, delta)) if proxy else "–") + " |")
 print()
 print("### Cost at $RATE req/s")
 print()
@@ -436,11 +451,11 @@ for t in T:
 print()
 print("### HTTP/2 (h2c prior knowledge), h2load -c10 -m10")
 print()
-print("| path | req/s | ratio to direct | upstream hop |")
+print("| path | req/s | paired ratio to direct | upstream hop |")
 print("|---|---|---|---|")
 hop = {"direct": "–", "tapwire": "h2c", "nginx": "HTTP/1.1 keep-alive (nginx 1.22 cannot proxy to h2)"}
 for t in T:
-    print(f"| {t} | {med('h2_rps', t):,.0f}{span('h2_rps', t, ',.0f')} | {f(med('h2_rps', t) / med('h2_rps', 'direct'), 2)} | {hop[t]} |")
+    print(f"| {t} | {med('h2_rps', t):,.0f}{span('h2_rps', t, ',.0f')} | {f(paired('h2_rps', t, ratio), 2)} | {hop[t]} |")
 print()
 print("### Checks")
 print()
@@ -452,5 +467,6 @@ for side in ("h1", "h2"):
     print(f"- captures ({side} instance): {med('cap_files', side):.0f} segment files, {med('cap_lines', side):.0f} exchanges decoded; "
           f"proxy counted {med('cap_requests', side):.0f} requests, {med('cap_dropped', side):.0f} captures dropped")
 EOF
+cp "$RAW" "${OUT%.md}.tsv"
 cat "$OUT"
-log "wrote $OUT"
+log "wrote $OUT and the per-run numbers in ${OUT%.md}.tsv"

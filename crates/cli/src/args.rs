@@ -73,6 +73,14 @@ pub(crate) enum Command {
     /// that replays and mocks are built from.
     #[command(subcommand)]
     Snapshot(SnapshotCmd),
+    /// Answer a service's outbound calls from a snapshot (mock its dependencies).
+    Mock(crate::cmd::mock::MockCmd),
+    /// Replay a snapshot's inbound requests against a build, check the
+    /// answers against the recording, and write reports.
+    Replay(crate::cmd::replay::ReplayCmd),
+    /// Read replay reports.
+    #[command(subcommand)]
+    Report(crate::cmd::report::ReportCmd),
 }
 
 fn default_store() -> String {

@@ -1,10 +1,11 @@
 use std::net::SocketAddr;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
+use crossbeam_queue::ArrayQueue;
 use http::HeaderMap;
 use tapwire_model::{
     Body, Direction, Exchange, ExchangeId, Headers, Protocol, Request, Response, Service, TcpFlow,
@@ -285,20 +286,60 @@ pub(crate) fn version(v: http::Version) -> &'static str {
     }
 }
 
-/// The producer side of the bounded capture queue. Offering never blocks:
-/// when the queue is full the capture is dropped and counted.
+/// State shared by both ends of the capture queue.
+#[derive(Debug)]
+struct QueueCore {
+    queue: ArrayQueue<Captured>,
+    /// The writer thread, to wake it early when a backlog builds.
+    writer: Mutex<Option<std::thread::Thread>>,
+    /// True while the writer is parked.
+    sleeping: AtomicBool,
+    /// Set once the writer has stopped taking captures.
+    closed: AtomicBool,
+    /// Producers between their `closed` check and their push.
+    offering: AtomicUsize,
+    /// Backlog at which a producer wakes the writer before its timer does.
+    wake_at: usize,
+}
+
+/// The producer side of the bounded capture queue. Offering never blocks
+/// and never wakes the writer on its own: the writer drains on a short
+/// timer and is woken early only when a backlog builds, so a request costs
+/// a lock-free push rather than a thread wake-up. When the queue is full
+/// the capture is dropped and counted.
 #[derive(Debug, Clone)]
 pub struct CaptureQueue {
-    tx: SyncSender<Captured>,
+    core: Arc<QueueCore>,
     metrics: Arc<Metrics>,
     limit: usize,
 }
 
+/// The consumer side, owned by the writer thread.
+#[derive(Debug)]
+pub struct CaptureReceiver {
+    core: Arc<QueueCore>,
+}
+
 impl CaptureQueue {
     /// A queue holding at most `capacity` captures, and its consumer end.
-    pub fn new(capacity: usize, limit: usize, metrics: Arc<Metrics>) -> (Self, Receiver<Captured>) {
-        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
-        (Self { tx, metrics, limit }, rx)
+    pub fn new(capacity: usize, limit: usize, metrics: Arc<Metrics>) -> (Self, CaptureReceiver) {
+        let capacity = capacity.max(1);
+        let core = Arc::new(QueueCore {
+            queue: ArrayQueue::new(capacity),
+            writer: Mutex::new(None),
+            sleeping: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            offering: AtomicUsize::new(0),
+            wake_at: (capacity / 2).clamp(1, 256),
+        });
+        (
+            Self {
+                core: core.clone(),
+                metrics,
+                limit,
+            },
+            CaptureReceiver { core },
+        )
     }
 
     /// Bytes of each body to keep.
@@ -310,32 +351,72 @@ impl CaptureQueue {
         &self.metrics
     }
 
-    /// Hands a finished capture to the sink, or drops it if the queue is full.
+    fn dropped(&self, reason: DropReason) {
+        self.metrics
+            .captures_dropped
+            .get_or_create(&DropLabels { reason })
+            .inc();
+    }
+
+    /// Hands a finished capture to the writer, or drops it if the queue is full.
     pub(crate) fn offer(&self, c: Captured) {
         if c.truncated() {
             self.metrics.captures_truncated.inc();
         }
-        match self.tx.try_send(c) {
+        let core = &self.core;
+        core.offering.fetch_add(1, Ordering::SeqCst);
+        if core.closed.load(Ordering::SeqCst) {
+            core.offering.fetch_sub(1, Ordering::SeqCst);
+            return self.dropped(DropReason::SinkClosed);
+        }
+        match core.queue.push(c) {
             Ok(()) => {
                 self.metrics.captures_queued.inc();
                 self.metrics.queue_depth.inc();
+                if core.queue.len() >= core.wake_at && core.sleeping.swap(false, Ordering::AcqRel) {
+                    if let Some(t) = core
+                        .writer
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_ref()
+                    {
+                        t.unpark();
+                    }
+                }
             }
-            Err(TrySendError::Full(_)) => {
-                self.metrics
-                    .captures_dropped
-                    .get_or_create(&DropLabels {
-                        reason: DropReason::QueueFull,
-                    })
-                    .inc();
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                self.metrics
-                    .captures_dropped
-                    .get_or_create(&DropLabels {
-                        reason: DropReason::SinkClosed,
-                    })
-                    .inc();
-            }
+            Err(_) => self.dropped(DropReason::QueueFull),
+        }
+        core.offering.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl CaptureReceiver {
+    /// Registers the calling thread as the writer that producers may wake.
+    pub(crate) fn attach(&self) {
+        *self.core.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current());
+    }
+
+    /// Takes the oldest capture, if any.
+    pub(crate) fn pop(&self) -> Option<Captured> {
+        self.core.queue.pop()
+    }
+
+    /// Sleeps until `timeout` passes or a producer sees a backlog.
+    pub(crate) fn wait(&self, timeout: Duration) {
+        let core = &self.core;
+        core.sleeping.store(true, Ordering::Release);
+        if core.queue.len() < core.wake_at {
+            std::thread::park_timeout(timeout);
+        }
+        core.sleeping.store(false, Ordering::Release);
+    }
+
+    /// Stops taking captures: later offers are dropped and counted, and
+    /// every offer already under way has landed when this returns.
+    pub(crate) fn close(&self) {
+        self.core.closed.store(true, Ordering::SeqCst);
+        while self.core.offering.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
         }
     }
 }

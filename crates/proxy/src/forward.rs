@@ -21,7 +21,7 @@ use crate::body::{full, Pending, ProxyBody, Slot, TeeBody};
 use crate::capture::{Captured, Clock, Origin, Payload, RequestHead, ResponseHead};
 use crate::error::{chain, ProxyError};
 use crate::hop;
-use crate::metrics::{Dir, DirLabels, ErrorKind, ErrorLabels, RequestLabels};
+use crate::metrics::{Dir, ErrorKind, ErrorLabels};
 use crate::server::Shared;
 
 /// Request body type sent upstream: the client's body streamed through a
@@ -159,14 +159,9 @@ where
     let queue = &shared.queue;
     let metrics = queue.metrics().clone();
     let dir = Dir::from(origin.direction);
+    let counters = metrics.dir(origin.direction);
     let protocol = protocol_of(&req);
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            direction: dir,
-            protocol: protocol.into(),
-        })
-        .inc();
+    counters.requests(protocol).inc();
 
     let upgrade = req.version() <= Version::HTTP_11 && hop::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -206,11 +201,12 @@ where
         },
     );
     let pending = Pending::new(captured, clock, queue.clone());
-    let req_bytes = metrics
-        .request_bytes
-        .get_or_create(&DirLabels { direction: dir })
-        .clone();
-    let body = TeeBody::new(body, Slot::Request, pending.clone(), req_bytes);
+    let body = TeeBody::new(
+        body,
+        Slot::Request,
+        pending.clone(),
+        counters.request_bytes.clone(),
+    );
 
     let mut attempt = client
         .request(Request::from_parts(parts, Either::Left(body)))
@@ -256,11 +252,12 @@ where
                 hop::strip(resp.headers_mut(), false);
             }
             let (parts, body) = resp.into_parts();
-            let resp_bytes = metrics
-                .response_bytes
-                .get_or_create(&DirLabels { direction: dir })
-                .clone();
-            let body = TeeBody::new(body, Slot::Response, pending, resp_bytes);
+            let body = TeeBody::new(
+                body,
+                Slot::Response,
+                pending,
+                counters.response_bytes.clone(),
+            );
             Response::from_parts(parts, body.map_err(Into::into).boxed())
         }
         Err(e) => {

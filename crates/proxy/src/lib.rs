@@ -25,7 +25,7 @@ mod sink;
 mod sniff;
 mod tunnel;
 
-pub use capture::{CaptureQueue, Captured};
+pub use capture::{CaptureQueue, CaptureReceiver, Captured};
 pub use config::{Mode, ProxyConfig};
 pub use metrics::{DropReason, Metrics};
 pub use server::{Proxy, RunningProxy};

@@ -105,9 +105,54 @@ pub(crate) enum Listener {
     Outbound,
 }
 
+/// Counters touched by every request, resolved once per direction so the
+/// request path does no label hashing or map locking.
+#[derive(Debug, Default)]
+pub(crate) struct DirCounters {
+    requests: [Counter; 4],
+    pub(crate) request_bytes: Counter,
+    pub(crate) response_bytes: Counter,
+}
+
+impl DirCounters {
+    fn resolve(m: &Metrics, direction: Dir) -> Self {
+        let requests = [Proto::Http1, Proto::H2, Proto::Grpc, Proto::Tcp].map(|protocol| {
+            m.requests
+                .get_or_create(&RequestLabels {
+                    direction,
+                    protocol,
+                })
+                .clone()
+        });
+        Self {
+            requests,
+            request_bytes: m
+                .request_bytes
+                .get_or_create(&DirLabels { direction })
+                .clone(),
+            response_bytes: m
+                .response_bytes
+                .get_or_create(&DirLabels { direction })
+                .clone(),
+        }
+    }
+
+    /// The request counter for `p`.
+    pub(crate) fn requests(&self, p: tapwire_model::Protocol) -> &Counter {
+        &self.requests[match Proto::from(p) {
+            Proto::Http1 => 0,
+            Proto::H2 => 1,
+            Proto::Grpc => 2,
+            Proto::Tcp => 3,
+        }]
+    }
+}
+
 /// Every metric the proxy exports, registered once.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    pub(crate) inbound: DirCounters,
+    pub(crate) outbound: DirCounters,
     pub(crate) requests: Family<RequestLabels, Counter>,
     pub(crate) request_bytes: Family<DirLabels, Counter>,
     pub(crate) response_bytes: Family<DirLabels, Counter>,
@@ -129,7 +174,9 @@ pub(crate) type AtomicI64Compat = std::sync::atomic::AtomicI64;
 impl Metrics {
     /// Creates the metrics and registers them under `tapwire_proxy_`.
     pub fn register(registry: &mut Registry) -> std::sync::Arc<Self> {
-        let m = Self::default();
+        let mut m = Self::default();
+        m.inbound = DirCounters::resolve(&m, Dir::Inbound);
+        m.outbound = DirCounters::resolve(&m, Dir::Outbound);
         let r = registry.sub_registry_with_prefix("tapwire_proxy");
         r.register(
             "requests",
@@ -197,6 +244,14 @@ impl Metrics {
             m.tls_intercepted.clone(),
         );
         std::sync::Arc::new(m)
+    }
+
+    /// The per-request counters of `d`.
+    pub(crate) fn dir(&self, d: Direction) -> &DirCounters {
+        match d {
+            Direction::Inbound => &self.inbound,
+            Direction::Outbound => &self.outbound,
+        }
     }
 
     /// Total captures dropped for `reason` so far.

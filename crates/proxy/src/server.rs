@@ -209,11 +209,13 @@ impl RunningProxy {
         })
         .await;
         self.tasks.abort_all();
-        // Connections still open past the grace period keep queue handles;
-        // the sink ends once they are gone, so wait for it off the runtime.
+        // Connections still open past the grace period (long tunnels) may
+        // still offer captures; once the writer closes the queue those are
+        // counted as dropped. Wait for the writer off the runtime.
         drop(self.shared);
         self.sink_stopping
             .store(true, std::sync::atomic::Ordering::Release);
+        self.sink.thread().unpark();
         let sink = self.sink;
         let _ = tokio::task::spawn_blocking(move || {
             let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -4,14 +4,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tapwire_model::segment::{SegmentError, SegmentWriter, SUFFIX};
 use tapwire_model::Exchange;
 
-use crate::capture::Captured;
+use crate::capture::{CaptureReceiver, Captured};
 use crate::metrics::{DropLabels, DropReason, Metrics};
 
 /// A sink failed to store captures.
@@ -130,40 +129,42 @@ impl CaptureSink for SegmentDirSink {
     }
 }
 
-/// Drains the capture queue into `sink` until every producer is gone.
+/// How long the writer sleeps between drains when traffic is light; this
+/// bounds how late a capture reaches the sink, not how late a request is.
+const DRAIN_EVERY: Duration = Duration::from_millis(50);
+
+/// Drains the capture queue into `sink` until `stopping` is set, then takes
+/// what is left, closes the queue and flushes.
 pub(crate) fn run(
-    rx: Receiver<Captured>,
+    rx: CaptureReceiver,
     mut sink: Box<dyn CaptureSink>,
     metrics: Arc<Metrics>,
     alive: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
 ) {
+    rx.attach();
     let drop_err = metrics
         .captures_dropped
         .get_or_create(&DropLabels {
             reason: DropReason::SinkError,
         })
         .clone();
+    let write = |c: Captured, sink: &mut Box<dyn CaptureSink>| {
+        metrics.queue_depth.dec();
+        match sink.write(c.into_exchange()) {
+            Ok(()) => {
+                metrics.captures_written.inc();
+            }
+            Err(e) => {
+                drop_err.inc();
+                tracing::error!(error = %e, "capture sink failed; capture dropped");
+            }
+        }
+    };
     let mut last_tick = Instant::now();
     loop {
-        match rx.recv_timeout(Duration::from_millis(500)) {
-            Ok(c) => {
-                metrics.queue_depth.dec();
-                match sink.write(c.into_exchange()) {
-                    Ok(()) => {
-                        metrics.captures_written.inc();
-                    }
-                    Err(e) => {
-                        drop_err.inc();
-                        tracing::error!(error = %e, "capture sink failed; capture dropped");
-                    }
-                }
-            }
-            // Idle while shutting down: the queue is drained; tunnels still
-            // open hold queue handles but will not be waited for.
-            Err(RecvTimeoutError::Timeout) if stopping.load(Ordering::Acquire) => break,
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+        while let Some(c) = rx.pop() {
+            write(c, &mut sink);
         }
         if last_tick.elapsed() >= Duration::from_millis(500) {
             last_tick = Instant::now();
@@ -171,6 +172,14 @@ pub(crate) fn run(
                 tracing::error!(error = %e, "capture sink failed to rotate");
             }
         }
+        if stopping.load(Ordering::Acquire) {
+            rx.close();
+            while let Some(c) = rx.pop() {
+                write(c, &mut sink);
+            }
+            break;
+        }
+        rx.wait(DRAIN_EVERY);
     }
     if let Err(e) = sink.flush() {
         tracing::error!(error = %e, "capture sink failed to flush at shutdown");

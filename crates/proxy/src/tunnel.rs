@@ -18,7 +18,7 @@ use crate::body::ProxyBody;
 use crate::capture::{Captured, Clock, Origin, Payload};
 use crate::forward::{forward_external, Hop};
 use crate::io::{PrefixedIo, TeeIo};
-use crate::metrics::{Dir, ErrorKind, ErrorLabels, RequestLabels};
+use crate::metrics::{Dir, ErrorKind, ErrorLabels};
 use crate::outbound::connect_tcp;
 use crate::server::{serve_http, Shared};
 use crate::sniff::{client_hello, sniff, Hello, HelloParse, Sniffed};
@@ -261,13 +261,7 @@ async fn relay<S>(
 {
     let clock = Clock::start();
     let metrics = shared.metrics().clone();
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            direction: Dir::from(origin.direction),
-            protocol: Protocol::Tcp.into(),
-        })
-        .inc();
+    metrics.dir(origin.direction).requests(Protocol::Tcp).inc();
     let mut captured = Captured::new(
         &origin,
         Protocol::Tcp,

@@ -11,7 +11,10 @@ use crate::args::Command;
 mod ca;
 mod har;
 mod inspect;
+pub(crate) mod mock;
 mod proxy;
+pub(crate) mod replay;
+pub(crate) mod report;
 mod snapshot;
 
 pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
@@ -23,6 +26,9 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Import(c) => har::import(c),
         Command::Ca(c) => ca::run(c),
         Command::Snapshot(c) => snapshot::run(c),
+        Command::Mock(c) => mock::run(c),
+        Command::Replay(c) => replay::run(c),
+        Command::Report(c) => report::run(c),
     }
 }
 

@@ -1,0 +1,213 @@
+//! The mock server in-process over loopback: scoped sequences with two
+//! concurrent clients, recorded timing, and passthrough of misses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use prometheus_client::registry::Registry;
+use tapwire_mock::{Mapping, MockConfig, MockServer, Outcome, Responder, ResponderConfig, Timing};
+use tapwire_model::{
+    Body, Direction, Exchange, Headers, Protocol, Request, Response, Service, Upstream,
+};
+
+fn exchange(path: &str, auth: &str, body: &str, duration_ms: u64) -> Exchange {
+    let mut ex = Exchange::new(
+        Direction::Outbound,
+        Protocol::Http1,
+        Service {
+            name: "shop".into(),
+            ..Service::default()
+        },
+        Upstream {
+            host: "127.0.0.1".into(),
+            port: 1,
+        },
+    );
+    let mut headers = Headers::new();
+    if !auth.is_empty() {
+        headers.push("authorization", auth);
+    }
+    ex.request = Some(Request {
+        method: "GET".into(),
+        scheme: "http".into(),
+        authority: "127.0.0.1:1".into(),
+        path: path.into(),
+        version: "HTTP/1.1".into(),
+        headers,
+        ..Request::default()
+    });
+    ex.response = Some(Response {
+        status: 200,
+        version: "HTTP/1.1".into(),
+        body: Body::complete(body.to_owned()),
+        ..Response::default()
+    });
+    ex.duration_us = duration_ms * 1000;
+    ex
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn get(c: &HttpClient, addr: SocketAddr, path: &str, auth: &str) -> (u16, String) {
+    let mut req = http::Request::get(format!("http://{addr}{path}"));
+    if !auth.is_empty() {
+        req = req.header("authorization", auth);
+    }
+    let resp = c
+        .request(req.body(Full::new(Bytes::new())).expect("request"))
+        .await
+        .expect("mock answers");
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn config(upstream_port: u16) -> MockConfig {
+    MockConfig {
+        forward_port: None,
+        maps: vec![Mapping {
+            listen_port: 0,
+            host: "127.0.0.1".into(),
+            port: upstream_port,
+            scheme: None,
+        }],
+        ..MockConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn two_concurrent_scoped_clients_each_get_their_own_sequence() {
+    // Recorded: clients a and b polled the same URL, interleaved.
+    let ex = [
+        exchange("/job", "Bearer a", "a: queued", 0),
+        exchange("/job", "Bearer b", "b: queued", 0),
+        exchange("/job", "Bearer a", "a: running", 0),
+        exchange("/job", "Bearer b", "b: running", 0),
+        exchange("/job", "Bearer b", "b: done", 0),
+        exchange("/job", "Bearer a", "a: done", 0),
+    ];
+    let responder = Arc::new(Responder::new(&ex, ResponderConfig::default()));
+    let mock = MockServer::start(config(1), responder, Registry::default())
+        .await
+        .unwrap();
+    let addr = mock.map_addrs[0];
+    let run = |auth: &'static str| {
+        tokio::spawn(async move {
+            // One connection per client, so the server interleaves them.
+            let c = client();
+            let mut got = Vec::new();
+            for _ in 0..4 {
+                got.push(get(&c, addr, "/job", auth).await.1);
+                tokio::task::yield_now().await;
+            }
+            got
+        })
+    };
+    let (a, b) = (run("Bearer a"), run("Bearer b"));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert_eq!(a, ["a: queued", "a: running", "a: done", "a: queued"]);
+    assert_eq!(b, ["b: queued", "b: running", "b: done", "b: queued"]);
+    let acc = mock.shutdown(Duration::from_secs(1)).await;
+    assert_eq!((acc.hits, acc.misses), (8, 0));
+}
+
+#[tokio::test]
+async fn recorded_timing_delays_without_blocking_other_requests() {
+    let ex = [
+        exchange("/slow", "", "slow", 400),
+        exchange("/fast", "", "fast", 0),
+    ];
+    let responder = Arc::new(Responder::new(&ex, ResponderConfig::default()));
+    let cfg = MockConfig {
+        timing: Timing::Recorded,
+        ..config(1)
+    };
+    let mock = MockServer::start(cfg, responder, Registry::default())
+        .await
+        .unwrap();
+    let addr = mock.map_addrs[0];
+    let started = Instant::now();
+    let slow = tokio::spawn(async move { get(&client(), addr, "/slow", "").await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(get(&client(), addr, "/fast", "").await.1, "fast");
+    assert!(
+        started.elapsed() < Duration::from_millis(350),
+        "fast waited for slow"
+    );
+    assert_eq!(slow.await.unwrap().1, "slow");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    mock.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn passthrough_forwards_misses_to_the_real_host() {
+    // The "real" upstream: answers every request with its path.
+    let up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_port = up.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = up.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let body = format!("live {}", req.uri().path());
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                            Bytes::from(body),
+                        )))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    let mut recorded = exchange("/known", "", "recorded", 0);
+    recorded.upstream.port = up_port;
+    let responder = Arc::new(Responder::new([&recorded], ResponderConfig::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.jsonl");
+    let cfg = MockConfig {
+        passthrough: true,
+        results: Some(results.clone()),
+        ..config(up_port)
+    };
+    let mock = MockServer::start(cfg, responder, Registry::default())
+        .await
+        .unwrap();
+    let addr = mock.map_addrs[0];
+    let c = client();
+    assert_eq!(
+        get(&c, addr, "/known", "").await,
+        (200, "recorded".to_owned())
+    );
+    assert_eq!(
+        get(&c, addr, "/other", "").await,
+        (200, "live /other".to_owned())
+    );
+    let acc = mock.shutdown(Duration::from_secs(1)).await;
+    assert_eq!((acc.hits, acc.misses, acc.passthroughs), (1, 0, 1));
+    let records = tapwire_mock::read_results(&results).unwrap();
+    let outcomes: Vec<Outcome> = records.iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Hit, Outcome::Passthrough]);
+    assert!(
+        records[1]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("path differs"),
+        "{:?}",
+        records[1]
+    );
+}

@@ -1,0 +1,192 @@
+//! What a replay does: target, load shape, assertions and goals.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diff::PathPattern;
+use crate::goal::Goal;
+use crate::noise::Noise;
+use crate::progress::Progress;
+use crate::ReplayError;
+
+/// How requests are paced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// Closed model: this many virtual users, each sending its next request
+    /// as soon as the previous answer arrived.
+    Vus(u32),
+    /// Open model: requests start at fixed intervals, this many per second,
+    /// whether or not earlier ones have been answered.
+    Rps(f64),
+    /// Open model on the recording's own clock: recorded inter-arrival
+    /// times divided by this factor (2.0 replays twice as fast).
+    Speed(f64),
+}
+
+/// One stage of a ramp: over `duration`, the target (VUs or requests per
+/// second, as the mode says) moves linearly from the previous stage's
+/// target (0 before the first) to `target`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// How long the stage lasts, e.g. `"10s"`, `"1m30s"`.
+    #[serde(with = "humantime_serde_compat")]
+    pub duration: Duration,
+    /// VUs (closed model) or requests per second (open model) at the end.
+    pub target: f64,
+}
+
+/// The `--config` file: `{"stages": [{"duration": "10s", "target": 50}]}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadFile {
+    /// Ramp stages, run in order; the run lasts as long as they do.
+    pub stages: Vec<Stage>,
+}
+
+impl LoadFile {
+    /// Reads a JSON load file (YAML is not supported: see docs/replay.md).
+    pub fn read(path: &Path) -> Result<Self, ReplayError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ReplayError::Io {
+            op: "read",
+            path: path.to_owned(),
+            source,
+        })?;
+        let f: Self = serde_json::from_str(&text).map_err(|e| {
+            ReplayError::Config(format!("{}: {e} (expected JSON like {{\"stages\": [{{\"duration\": \"10s\", \"target\": 50}}]}})", path.display()))
+        })?;
+        if f.stages.is_empty() {
+            return Err(ReplayError::Config(format!(
+                "{}: `stages` is empty",
+                path.display()
+            )));
+        }
+        if let Some(s) = f
+            .stages
+            .iter()
+            .find(|s| s.target.is_nan() || s.target < 0.0)
+        {
+            return Err(ReplayError::Config(format!(
+                "{}: stage target {} must be zero or more",
+                path.display(),
+                s.target
+            )));
+        }
+        Ok(f)
+    }
+}
+
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("duration {s:?}: {e}")))
+    }
+}
+
+/// Everything a replay needs besides the snapshot.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    /// Base URL of the build under test, `http://host:port` (an optional
+    /// path prefix is prepended to every recorded path).
+    pub target: String,
+    /// Pacing.
+    pub mode: Mode,
+    /// Stop starting requests after this long.
+    pub duration: Option<Duration>,
+    /// Passes over the recorded requests, per VU in the closed model and in
+    /// total in the open model. When neither this nor `duration` nor
+    /// `stages` is set, one pass.
+    pub iterations: Option<u64>,
+    /// Ramp stages; they set the run's length.
+    pub stages: Vec<Stage>,
+    /// Talk HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1.
+    pub http2: bool,
+    /// Send the recorded `Host` instead of the target's.
+    pub keep_host: bool,
+    /// Per-request deadline.
+    pub timeout: Duration,
+    /// Open model: sends that would exceed this many requests in flight are
+    /// dropped and counted, like k6's dropped iterations.
+    pub max_in_flight: usize,
+    /// Response headers whose values must equal the recording's.
+    pub assert_headers: Vec<String>,
+    /// JSON paths left out of body comparison.
+    pub ignore_paths: Vec<PathPattern>,
+    /// Noise learnt earlier (`--noise`).
+    pub noise: Option<Noise>,
+    /// Learn noise first by sending every request twice, then replay with it;
+    /// the learnt noise is in [`Report::learned_noise`](crate::Report).
+    pub learn_noise: bool,
+    /// Whether body and header comparisons run at all (status always counts).
+    pub check_bodies: bool,
+    /// Goals that fail the run.
+    pub goals: Vec<Goal>,
+    /// JSON Lines written by the mock responder, for the mock accuracy section.
+    pub mock_results: Option<PathBuf>,
+    /// Live counters for a progress display.
+    pub progress: Option<Arc<Progress>>,
+}
+
+impl ReplayConfig {
+    /// A one-pass, one-VU replay against `target` with default checks.
+    pub fn new(target: impl Into<String>) -> Self {
+        Self {
+            target: target.into(),
+            mode: Mode::Vus(1),
+            duration: None,
+            iterations: None,
+            stages: Vec::new(),
+            http2: false,
+            keep_host: false,
+            timeout: Duration::from_secs(30),
+            max_in_flight: 1000,
+            assert_headers: Vec::new(),
+            ignore_paths: Vec::new(),
+            noise: None,
+            learn_noise: false,
+            check_bodies: true,
+            goals: Vec::new(),
+            mock_results: None,
+            progress: None,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ReplayError> {
+        let bad = |m: String| Err(ReplayError::Config(m));
+        match self.mode {
+            Mode::Vus(0) if self.stages.is_empty() => return bad("--vus must be at least 1".into()),
+            Mode::Rps(r) if (r.is_nan() || r <= 0.0) && self.stages.is_empty() => {
+                return bad(format!("--rps must be more than 0, not {r}"))
+            }
+            Mode::Speed(s) if s.is_nan() || s <= 0.0 => {
+                return bad(format!("--speed must be more than 0, not {s}"))
+            }
+            Mode::Speed(_) if !self.stages.is_empty() => {
+                return bad("stages (--config) work with --vus or --rps, not --speed".into())
+            }
+            _ => {}
+        }
+        if self.iterations == Some(0) {
+            return bad("--iterations must be at least 1".into());
+        }
+        if !(self.target.starts_with("http://")) {
+            return bad(format!(
+                "target {:?} must be an http:// URL (https targets are not supported yet)",
+                self.target
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,57 @@
+//! Replays a snapshot's recorded inbound requests against a new build of a
+//! service under a load shape, checks the answers against the recording and
+//! reports (JSON, HTML, JUnit).
+//!
+//! The entry point is [`run`] with a [`ReplayConfig`]; write the outcome
+//! with [`Report::write`]. The user guide is `docs/replay.md`.
+
+mod check;
+mod config;
+pub mod diff;
+mod endpoint;
+mod goal;
+mod html;
+mod noise;
+mod progress;
+mod report;
+mod run;
+
+use std::path::PathBuf;
+
+pub use check::Problem;
+pub use config::{LoadFile, Mode, ReplayConfig, Stage};
+pub use endpoint::{endpoint_key, path_template};
+pub use goal::{Goal, GoalError, GoalResult, LatencyStat, Metric, Op};
+pub use noise::{EndpointNoise, Noise};
+pub use progress::Progress;
+pub use report::{
+    Assertions, EndpointStats, Failure, MockAccuracy, Percentiles, Report, Second, Summary,
+    MAX_FAILURES, REPORT_VERSION,
+};
+pub use run::run;
+
+/// Why a replay could not run or report. Failed assertions are not errors:
+/// they are in the [`Report`].
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The configuration is unusable; the message names the setting.
+    #[error("{0}")]
+    Config(String),
+    /// The snapshot holds nothing to send.
+    #[error("snapshot {0} has no inbound HTTP requests to replay")]
+    NoRequests(String),
+    /// A file could not be read or written.
+    #[error("cannot {op} {}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Which file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bug in tapwire.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

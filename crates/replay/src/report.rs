@@ -1,0 +1,394 @@
+//! The outcome of a replay: what `report.json` holds, and how it is written
+//! as JSON, HTML and JUnit XML.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::check::Problem;
+use crate::goal::GoalResult;
+use crate::noise::Noise;
+use crate::ReplayError;
+
+/// Version of the `report.json` format.
+pub const REPORT_VERSION: u32 = 1;
+/// At most this many failed requests are listed in a report; all are counted.
+pub const MAX_FAILURES: usize = 500;
+/// Failed requests shown per endpoint in `junit.xml`.
+const JUNIT_FAILURES: usize = 20;
+
+/// Latency figures in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of latencies given in microseconds (sorted in place).
+    pub fn of(us: &mut [u64]) -> Self {
+        us.sort_unstable();
+        let at = |q: f64| -> f64 {
+            if us.is_empty() {
+                return 0.0;
+            }
+            let rank = ((q * us.len() as f64).ceil() as usize).clamp(1, us.len());
+            us[rank - 1] as f64 / 1e3
+        };
+        Self {
+            p50: at(0.50),
+            p90: at(0.90),
+            p95: at(0.95),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+/// Assertion counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Assertions {
+    /// Requests whose answer was compared with a recorded response.
+    pub checked: u64,
+    /// Of those, requests with no problem.
+    pub passed: u64,
+    /// Of those, requests with at least one problem.
+    pub failed: u64,
+    /// `passed / checked`, 1 when nothing was checked.
+    pub pass_rate: f64,
+}
+
+/// Run-wide figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Requests started.
+    pub requests: u64,
+    /// Requests that got no answer (connect error, reset, timeout).
+    pub errors: u64,
+    /// `errors / requests`.
+    pub error_rate: f64,
+    /// Open model: sends that started later than planned by more than
+    /// one interval (their latency still counts from the planned time).
+    pub late_sends: u64,
+    /// Open model: planned sends skipped because too many were in flight.
+    pub dropped_sends: u64,
+    /// Assertion counts.
+    pub assertions: Assertions,
+    /// Latency of answered requests, measured from the planned send time
+    /// in the open model.
+    pub latency_ms: Percentiles,
+    /// Answered requests per second of run time.
+    pub throughput_rps: f64,
+}
+
+/// Figures for one endpoint (`METHOD /path/{id}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointStats {
+    /// `METHOD /path/{id}`.
+    pub endpoint: String,
+    /// Requests sent.
+    pub count: u64,
+    /// Requests with no answer.
+    pub errors: u64,
+    /// Requests that failed an assertion (errors included).
+    pub failed: u64,
+    /// Latency of answered requests.
+    pub latency_ms: Percentiles,
+    /// Answers by status code.
+    pub statuses: BTreeMap<String, u64>,
+}
+
+/// Requests finished in one second of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Second {
+    /// Seconds since the run started.
+    pub second: u64,
+    /// Requests answered in that second.
+    pub requests: u64,
+    /// Requests with no answer in that second.
+    pub errors: u64,
+}
+
+/// One request that failed, with why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Id of the recorded exchange.
+    pub exchange: String,
+    /// `METHOD /path/{id}`.
+    pub endpoint: String,
+    /// The path and query sent.
+    pub target: String,
+    /// What did not match.
+    pub problems: Vec<Problem>,
+}
+
+/// Mock responder accuracy from `--mock-results`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MockAccuracy {
+    /// Lines read.
+    pub total: u64,
+    /// Answered from the recording.
+    pub hit: u64,
+    /// No recorded answer matched.
+    pub miss: u64,
+    /// Sent on to the real dependency.
+    pub passthrough: u64,
+    /// Lines with another outcome, or unreadable.
+    pub other: u64,
+    /// `hit / total`.
+    pub hit_rate: f64,
+}
+
+impl MockAccuracy {
+    /// Reads the mock responder's JSON Lines (`{"outcome": "hit"|"miss"|"passthrough", …}`);
+    /// other fields are ignored, unreadable lines counted as `other`.
+    pub fn read(path: &Path) -> Result<Self, ReplayError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ReplayError::Io {
+            op: "read",
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut m = Self::default();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            m.total += 1;
+            let outcome = serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("outcome").and_then(|o| o.as_str()).map(str::to_owned));
+            match outcome.as_deref() {
+                Some("hit") => m.hit += 1,
+                Some("miss") => m.miss += 1,
+                Some("passthrough") => m.passthrough += 1,
+                _ => m.other += 1,
+            }
+        }
+        m.hit_rate = if m.total == 0 {
+            0.0
+        } else {
+            m.hit as f64 / m.total as f64
+        };
+        Ok(m)
+    }
+}
+
+/// Everything a replay found; serialized as `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Format version ([`REPORT_VERSION`]).
+    pub v: u32,
+    /// Snapshot id.
+    pub snapshot_id: String,
+    /// Snapshot name.
+    pub snapshot_name: String,
+    /// Base URL replayed against.
+    pub target: String,
+    /// Load shape, in words (`1 VU, 1 iteration`).
+    pub load: String,
+    /// When the run started.
+    pub started: DateTime<Utc>,
+    /// How long it ran, in seconds.
+    pub duration_s: f64,
+    /// Run-wide figures.
+    pub summary: Summary,
+    /// Per endpoint, by key.
+    pub endpoints: Vec<EndpointStats>,
+    /// Throughput per second of the run.
+    pub throughput: Vec<Second>,
+    /// Failed requests (at most [`MAX_FAILURES`]).
+    pub failures: Vec<Failure>,
+    /// Goals and verdicts.
+    pub goals: Vec<GoalResult>,
+    /// Mock responder accuracy, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock: Option<MockAccuracy>,
+    /// Noise learnt by this run (`--learn-noise`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_noise: Option<Noise>,
+    /// No goal missed and no assertion failed.
+    pub passed: bool,
+}
+
+impl Report {
+    /// True when every goal passed.
+    pub fn goals_passed(&self) -> bool {
+        self.goals.iter().all(|g| g.passed)
+    }
+
+    /// Writes `report.json`, `report.html` and `junit.xml` into `dir`
+    /// (created if needed).
+    pub fn write(&self, dir: &Path) -> Result<(), ReplayError> {
+        let io = |op, path: &Path| {
+            let path = path.to_owned();
+            move |source| ReplayError::Io { op, path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+        let json =
+            serde_json::to_vec_pretty(self).map_err(|e| ReplayError::Internal(e.to_string()))?;
+        for (name, data) in [
+            ("report.json", json),
+            ("report.html", crate::html::render(self).into_bytes()),
+            ("junit.xml", self.junit().into_bytes()),
+        ] {
+            let p = dir.join(name);
+            std::fs::write(&p, data).map_err(io("write", &p))?;
+        }
+        Ok(())
+    }
+
+    /// Reads a `report.json`.
+    pub fn read(dir_or_file: &Path) -> Result<Self, ReplayError> {
+        let p = if dir_or_file.is_dir() {
+            dir_or_file.join("report.json")
+        } else {
+            dir_or_file.to_owned()
+        };
+        let data = std::fs::read(&p).map_err(|source| ReplayError::Io {
+            op: "read",
+            path: p.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&data).map_err(|e| {
+            ReplayError::Config(format!("{} is not a tapwire report: {e}", p.display()))
+        })
+    }
+
+    /// JUnit XML: one test case per endpoint (per-request cases would run
+    /// to millions in a load test), its failure listing the failed requests.
+    pub fn junit(&self) -> String {
+        let mut by_ep: BTreeMap<&str, Vec<&Failure>> = BTreeMap::new();
+        for f in &self.failures {
+            by_ep.entry(&f.endpoint).or_default().push(f);
+        }
+        let failing = self.endpoints.iter().filter(|e| e.failed > 0).count();
+        let goals_failed = self.goals.iter().filter(|g| !g.passed).count();
+        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        x.push_str(&format!(
+            "<testsuites name=\"tapwire replay\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">\n",
+            self.endpoints.len() + self.goals.len(),
+            failing + goals_failed,
+            self.duration_s
+        ));
+        x.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\" timestamp=\"{}\">\n",
+            esc(&format!("replay {}", self.snapshot_name)),
+            self.endpoints.len(),
+            failing,
+            self.duration_s,
+            self.started.to_rfc3339()
+        ));
+        for e in &self.endpoints {
+            x.push_str(&format!(
+                "    <testcase classname=\"endpoints\" name=\"{}\" time=\"{:.3}\">\n",
+                esc(&e.endpoint),
+                e.latency_ms.p50 / 1e3
+            ));
+            if e.failed > 0 {
+                let mut body = String::new();
+                let listed = by_ep.get(e.endpoint.as_str()).map_or(&[][..], |v| &v[..]);
+                for f in listed.iter().take(JUNIT_FAILURES) {
+                    body.push_str(&format!("{} (exchange {})\n", f.target, f.exchange));
+                    for p in &f.problems {
+                        body.push_str(&format!("  {}\n", p.summary()));
+                        if let Problem::Json { diffs, .. } = p {
+                            for d in diffs {
+                                body.push_str(&format!(
+                                    "    {}: expected {} got {}\n",
+                                    d.path,
+                                    show(&d.expected),
+                                    show(&d.actual)
+                                ));
+                            }
+                        }
+                    }
+                }
+                if listed.len() > JUNIT_FAILURES {
+                    body.push_str(&format!(
+                        "… {} more in report.json\n",
+                        listed.len() - JUNIT_FAILURES
+                    ));
+                }
+                x.push_str(&format!(
+                    "      <failure message=\"{}\" type=\"assertion\">{}</failure>\n",
+                    esc(&format!("{} of {} requests failed", e.failed, e.count)),
+                    esc(&body)
+                ));
+            }
+            x.push_str("    </testcase>\n");
+        }
+        x.push_str("  </testsuite>\n");
+        x.push_str(&format!(
+            "  <testsuite name=\"goals\" tests=\"{}\" failures=\"{}\">\n",
+            self.goals.len(),
+            goals_failed
+        ));
+        for g in &self.goals {
+            x.push_str(&format!(
+                "    <testcase classname=\"goals\" name=\"{}\">\n",
+                esc(&g.goal)
+            ));
+            if !g.passed {
+                x.push_str(&format!(
+                    "      <failure message=\"{}\" type=\"goal\"/>\n",
+                    esc(&format!("measured {:.3} {}", g.actual, g.unit))
+                ));
+            }
+            x.push_str("    </testcase>\n");
+        }
+        x.push_str("  </testsuite>\n</testsuites>\n");
+        x
+    }
+}
+
+/// A JSON value for a diff line; `(absent)` for a missing one.
+pub(crate) fn show(v: &Option<serde_json::Value>) -> String {
+    v.as_ref()
+        .map_or_else(|| "(absent)".to_owned(), |v| v.to_string())
+}
+
+/// Escapes text for XML and HTML, dropping characters XML 1.0 cannot carry.
+pub(crate) fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            '\n' | '\t' | '\r' => o.push(c),
+            c if (c as u32) < 0x20 => o.push('\u{fffd}'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_nearest_rank() {
+        let mut v: Vec<u64> = (1..=100).map(|n| n * 1000).collect();
+        let p = Percentiles::of(&mut v);
+        assert_eq!((p.p50, p.p99, p.max), (50.0, 99.0, 100.0));
+        assert_eq!(Percentiles::of(&mut []).p99, 0.0);
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            esc("<a href=\"x\">&\u{1}"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;\u{fffd}"
+        );
+    }
+}

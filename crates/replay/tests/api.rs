@@ -1,0 +1,134 @@
+//! The library API as the operator will use it: `run` against an in-process
+//! server speaking HTTP/1.1 and h2c, then `Report::write` and read back.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tapwire_replay::{run, Mode, ReplayConfig, Report, Stage};
+use tapwire_store::{build, Selection, Snapshot};
+use tapwire_test_support::replay::inbound;
+
+/// Serves `{"path": …, "version": …}` on both protocols; the version field
+/// differs from the recording so tests can see which protocol was used.
+async fn server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((io, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let svc = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                    let body = serde_json::json!({
+                        "path": req.uri().path(),
+                        "version": format!("{:?}", req.version()),
+                    });
+                    Ok::<_, Infallible>(
+                        hyper::Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from(body.to_string())))
+                            .expect("response"),
+                    )
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(io), svc)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn snapshot() -> Snapshot {
+    let exchanges = vec![
+        inbound(
+            1,
+            "GET",
+            "/a/1",
+            200,
+            "application/json",
+            r#"{"path": "/a/1", "version": "HTTP/1.1"}"#,
+        ),
+        inbound(
+            1,
+            "GET",
+            "/b",
+            200,
+            "application/json",
+            r#"{"path": "/b", "version": "HTTP/1.1"}"#,
+        ),
+    ];
+    build(exchanges, Selection::default(), Some("t".into()), "test").expect("snapshot")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http1_replay_passes_and_the_report_round_trips() {
+    let target = server().await;
+    let mut cfg = ReplayConfig::new(target);
+    cfg.mode = Mode::Vus(2);
+    cfg.iterations = Some(5);
+    let report = run(&snapshot(), cfg).await.expect("run");
+    assert!(report.passed, "{report:#?}");
+    assert_eq!(report.summary.requests, 20);
+    assert_eq!(report.endpoints[0].endpoint, "GET /a/{id}");
+    let dir = tempfile::tempdir().expect("tmp");
+    report.write(dir.path()).expect("write");
+    assert_eq!(Report::read(dir.path()).expect("read"), report);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn h2c_is_used_when_asked() {
+    let target = server().await;
+    let mut cfg = ReplayConfig::new(target);
+    cfg.http2 = true;
+    let report = run(&snapshot(), cfg).await.expect("run");
+    assert!(!report.passed);
+    let f = serde_json::to_string(&report.failures).expect("json");
+    assert!(f.contains("HTTP/2.0"), "{f}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ramped_rate_and_recorded_pace_send_the_planned_requests() {
+    let target = server().await;
+    let mut cfg = ReplayConfig::new(target.clone());
+    cfg.mode = Mode::Rps(0.0);
+    cfg.stages = vec![
+        Stage {
+            duration: Duration::from_millis(500),
+            target: 100.0,
+        },
+        Stage {
+            duration: Duration::from_millis(500),
+            target: 100.0,
+        },
+    ];
+    let report = run(&snapshot(), cfg).await.expect("run");
+    // 25 during the ramp, 50 at full rate.
+    let n = report.summary.requests;
+    assert!((70..=80).contains(&n), "{n}");
+    assert_eq!(report.summary.errors, 0);
+
+    let mut cfg = ReplayConfig::new(target);
+    cfg.mode = Mode::Speed(10.0);
+    cfg.iterations = Some(3);
+    let report = run(&snapshot(), cfg).await.expect("run");
+    assert_eq!(report.summary.requests, 6);
+}
+
+#[tokio::test]
+async fn unusable_configs_are_refused() {
+    let mut cfg = ReplayConfig::new("https://example.com");
+    assert!(run(&snapshot(), cfg.clone()).await.is_err());
+    cfg.target = "http://127.0.0.1:1".into();
+    cfg.mode = Mode::Rps(-1.0);
+    let e = run(&snapshot(), cfg).await.expect_err("negative rate");
+    assert!(e.to_string().contains("--rps"), "{e}");
+}
