@@ -4,10 +4,15 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/tapwire-target
 export CARGO_TERM_COLOR ?= never
 CARGO ?= cargo
 
-.PHONY: demo test lint fmt build release fuzz bench deps
+.PHONY: demo quickstart test lint fmt build release fuzz bench deps
 
-## The main job on its embedded defaults (see README).
-demo: build
+## The main job on its embedded defaults (see README): record, snapshot,
+## mock and replay the bundled demo service; exits 0 when the replay passes.
+demo:
+	$(CARGO) run -q -p tapwire-cli -- demo
+
+## Record a sample app of your own with `tapwire record` (see docs/recording.md).
+quickstart: build
 	./examples/quickstart.sh
 
 build:

@@ -69,6 +69,14 @@ pub(crate) enum Command {
     /// Manage tapwire's certificate authority for TLS interception.
     #[command(subcommand)]
     Ca(CaCmd),
+    /// Run the whole loop on a bundled demo service, on loopback only.
+    ///
+    /// Records "orders" and its HTTPS "payments" dependency through the
+    /// capture proxy, makes a snapshot, stops payments, then replays the
+    /// recorded traffic against orders with the mock responder standing in
+    /// for payments, and writes a report. Exits 0 when every replayed
+    /// request matches; `--break` shows a failing run.
+    Demo(crate::cmd::demo::DemoCmd),
     /// Make and manage snapshots: immutable selections of recorded traffic
     /// that replays and mocks are built from.
     #[command(subcommand)]

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,9 +15,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use prometheus_client::registry::Registry;
 use tapwire_ca::{CertificateAuthority, LeafIssuer};
+use tapwire_mock::{MockConfig, MockServer, Responder, ResponderConfig};
 use tapwire_model::Service;
 use tapwire_proxy::{Mode, Proxy, ProxyConfig, SegmentDirSink};
+use tapwire_replay::ReplayConfig;
 use tapwire_store::{build, Location, Selection, SnapshotStore};
+
+use super::{println_out, runtime};
 
 /// What the recording phase leaves behind.
 pub(crate) struct Recorded {
@@ -28,6 +33,8 @@ pub(crate) struct Recorded {
     pub(crate) ca_dir: PathBuf,
     /// The snapshot store.
     pub(crate) store: PathBuf,
+    /// Where orders called payments (the mocks answer for this host).
+    pub(crate) payments_url: String,
 }
 
 fn local(port: u16) -> SocketAddr {
@@ -43,7 +50,9 @@ pub(crate) async fn drive(base: SocketAddr) -> anyhow::Result<usize> {
             .method(method)
             .uri(format!("http://{base}{path}"))
             .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body.map(|b| b.to_string().into()).unwrap_or_default()))?;
+            .body(Full::new(
+                body.map(|b| b.to_string().into()).unwrap_or_default(),
+            ))?;
         let resp = client.request(req).await.context("calling orders")?;
         let success = resp.status().is_success();
         let _ = resp.into_body().collect().await;
@@ -61,7 +70,8 @@ pub(crate) async fn record(dir: &Path) -> anyhow::Result<Recorded> {
     let dep_ca = Arc::new(CertificateAuthority::generate("tapwire demo payments CA")?);
     let dep_ca_pem = dir.join("payments-ca.pem");
     std::fs::write(&dep_ca_pem, dep_ca.cert_pem()).context("writing the payments CA")?;
-    let payments_tls = Arc::new(LeafIssuer::new(dep_ca)).server_config_for("localhost", vec![b"http/1.1".to_vec()])?;
+    let payments_tls = Arc::new(LeafIssuer::new(dep_ca))
+        .server_config_for("localhost", vec![b"http/1.1".to_vec()])?;
     let payments = tapwire_demo::payments(payments_tls).await?;
 
     let recording = dir.join("recording");
@@ -85,19 +95,30 @@ pub(crate) async fn record(dir: &Path) -> anyhow::Result<Recorded> {
     let outbound = probe.local_addr()?;
     drop(probe);
     config.outbound_addr = outbound;
+    let payments_url = format!("https://localhost:{}", payments.addr.port());
     let orders = tapwire_demo::orders(tapwire_demo::OrdersConfig {
-        payments_url: format!("https://localhost:{}", payments.addr.port()),
+        payments_url: payments_url.clone(),
         proxy: outbound,
         trust: ca.root_store()?,
         broken: false,
     })
     .await?;
     config.app_addr = orders.addr;
-    let proxy = Proxy::start(config, Box::new(SegmentDirSink::new(&recording)?), Registry::default()).await?;
-    let inbound = proxy.inbound_addr.context("the proxy has no inbound listener")?;
+    let proxy = Proxy::start(
+        config,
+        Box::new(SegmentDirSink::new(&recording)?),
+        Registry::default(),
+    )
+    .await?;
+    let inbound = proxy
+        .inbound_addr
+        .context("the proxy has no inbound listener")?;
     let sent = tapwire_demo::traffic().len();
     let ok = drive(inbound).await?;
-    anyhow::ensure!(ok == sent, "only {ok} of {sent} demo requests succeeded while recording");
+    anyhow::ensure!(
+        ok == sent,
+        "only {ok} of {sent} demo requests succeeded while recording"
+    );
     let metrics = proxy.metrics.clone();
     proxy.shutdown(Duration::from_secs(5)).await;
     payments.stop();
@@ -115,11 +136,107 @@ pub(crate) async fn record(dir: &Path) -> anyhow::Result<Recorded> {
         Some("demo".into()),
         source.url(),
     )?;
-    let manifest = SnapshotStore::new(Location::local(&store)?).save(&mut snap).await?;
+    let manifest = SnapshotStore::new(Location::local(&store)?)
+        .save(&mut snap)
+        .await?;
     Ok(Recorded {
         snapshot: manifest.id,
         exchanges: metrics.written(),
         ca_dir,
         store,
+        payments_url,
+    })
+}
+
+/// `tapwire demo` options.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DemoCmd {
+    /// Directory for the recording, the snapshot store and the report
+    /// (emptied first).
+    #[arg(long, default_value = "tapwire-demo")]
+    dir: PathBuf,
+    /// Replay against a build of orders with planted bugs (a wrong total on
+    /// even orders, a 500 on some new orders), to see a failing run.
+    #[arg(long = "break")]
+    broken: bool,
+}
+
+pub(crate) fn run(cmd: DemoCmd) -> anyhow::Result<ExitCode> {
+    let dir = &cmd.dir;
+    for sub in ["recording", "store", "report", "mock-results.jsonl"] {
+        let p = dir.join(sub);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p).with_context(|| format!("cannot clear {}", p.display()))?;
+        } else if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("cannot clear {}", p.display()))?;
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = std::fs::canonicalize(dir)?;
+    runtime()?.block_on(async {
+        eprintln!("[1/4] recording: orders and its HTTPS payments dependency, through the capture proxy");
+        let rec = record(&dir).await?;
+        let store = SnapshotStore::new(Location::local(&rec.store)?);
+        let snap = store.load(&rec.snapshot).await?;
+        eprintln!(
+            "      captured {} exchanges; snapshot {} holds {} inbound and {} outbound",
+            rec.exchanges,
+            snap.manifest.name,
+            snap.inbound().count(),
+            snap.outbound().count()
+        );
+
+        eprintln!("[2/4] payments is stopped; the mock responder answers for it from the snapshot");
+        let ca = Arc::new(tapwire_ca::load_or_init(&rec.ca_dir)?);
+        let results = dir.join("mock-results.jsonl");
+        let responder = Arc::new(Responder::new(snap.exchanges.iter(), ResponderConfig::default()));
+        let mock = MockServer::start(
+            MockConfig {
+                forward_port: Some(0),
+                ca: Some(ca.clone()),
+                results: Some(results.clone()),
+                ..MockConfig::default()
+            },
+            responder,
+            Registry::default(),
+        )
+        .await?;
+        let mock_addr = mock.forward_addr.context("the mock has no forward listener")?;
+
+        eprintln!(
+            "[3/4] starting {} orders with the mock as its proxy",
+            if cmd.broken { "a broken build of" } else { "a new build of" }
+        );
+        let orders = tapwire_demo::orders(tapwire_demo::OrdersConfig {
+            payments_url: rec.payments_url.clone(),
+            proxy: mock_addr,
+            trust: ca.root_store()?,
+            broken: cmd.broken,
+        })
+        .await?;
+
+        eprintln!("[4/4] replaying the recorded inbound traffic against orders");
+        let config = ReplayConfig::new(format!("http://{}", orders.addr));
+        let mut report = tapwire_replay::run(&snap, config).await?;
+        orders.stop();
+        let accuracy = mock.shutdown(Duration::from_secs(2)).await;
+        report.mock = Some(tapwire_replay::MockAccuracy::read(&results)?);
+        let report_dir = dir.join("report");
+        report.write(&report_dir)?;
+
+        println_out(&super::report::summary_table(&report));
+        eprintln!("mock accuracy: {accuracy}");
+        eprintln!("report: {}", report_dir.join("report.html").display());
+        let passed = report.summary.assertions.failed == 0 && report.summary.errors == 0 && report.goals_passed();
+        if passed {
+            eprintln!("PASS: every replayed request matched the recording");
+            Ok(ExitCode::SUCCESS)
+        } else {
+            eprintln!(
+                "FAIL: {} of {} replayed requests differ from the recording; the report shows each difference",
+                report.summary.assertions.failed, report.summary.assertions.checked
+            );
+            Ok(ExitCode::from(1))
+        }
     })
 }

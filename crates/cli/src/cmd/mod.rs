@@ -9,6 +9,7 @@ use tapwire_model::{segment, Exchange};
 use crate::args::Command;
 
 mod ca;
+pub(crate) mod demo;
 mod har;
 mod inspect;
 pub(crate) mod mock;
@@ -25,6 +26,7 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Export(c) => har::export(c),
         Command::Import(c) => har::import(c),
         Command::Ca(c) => ca::run(c),
+        Command::Demo(c) => demo::run(c),
         Command::Snapshot(c) => snapshot::run(c),
         Command::Mock(c) => mock::run(c),
         Command::Replay(c) => replay::run(c),
