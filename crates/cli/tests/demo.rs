@@ -9,7 +9,7 @@ fn demo(dir: &std::path::Path, broken: bool) -> std::process::Output {
     if broken {
         cmd.arg("--break");
     }
-    cmd.output().unwrap()
+    cmd.output().expect("run tapwire demo")
 }
 
 #[test]
