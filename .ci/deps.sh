@@ -11,6 +11,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-python3 - <<'PY' || python3 -m pip install -q requests grpcio grpcio-tools
-import requests, grpc, grpc_tools  # noqa: F401
+python3 - <<'PY' || python3 -m pip install -q requests grpcio grpcio-tools "moto[server]"
+import requests, grpc, grpc_tools, moto.server  # noqa: F401
 PY

@@ -75,6 +75,27 @@ fn add_bundle(roots: &mut RootCertStore, path: &Path) -> Result<usize, CaError> 
     Ok(added)
 }
 
+/// An HTTP and HTTPS connector for hyper's pooled client: TCP with
+/// `TCP_NODELAY` and a connect timeout, TLS from `tls` (its ALPN list is
+/// replaced by h2 and http/1.1, which hyper-rustls negotiates itself).
+pub fn https_connector(
+    tls: &ClientConfig,
+    connect_timeout: std::time::Duration,
+) -> hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> {
+    let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+    tcp.set_connect_timeout(Some(connect_timeout));
+    tcp.set_nodelay(true);
+    tcp.enforce_http(false);
+    let mut tls = tls.clone();
+    tls.alpn_protocols.clear();
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(tcp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,8 @@ pub use authority::{
     init, load_or_init, CertificateAuthority, ExportedFiles, CERT_FILE, DEFAULT_COMMON_NAME,
     EXPORT_CERT_FILE, EXPORT_PKCS12_FILE, KEY_FILE, TRUSTSTORE_ALIAS,
 };
-pub use client::{client_config, client_config_from_roots};
+pub use client::{client_config, client_config_from_roots, https_connector};
 pub use error::CaError;
 pub use leaf::{LeafIssuer, DEFAULT_CACHE_CAPACITY};
+pub use random::hex_token as random_hex;
 pub use server::LeafResolver;

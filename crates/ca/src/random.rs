@@ -20,8 +20,9 @@ pub(crate) fn serial_number() -> Result<rcgen::SerialNumber, CaError> {
     Ok(rcgen::SerialNumber::from_slice(&bytes))
 }
 
-/// Lowercase hex of `n` random bytes, for unguessable temporary file names.
-pub(crate) fn hex_token(n: usize) -> Result<String, CaError> {
+/// Lowercase hex of `n` random bytes from the OS CSPRNG: unguessable file
+/// names, keys.
+pub fn hex_token(n: usize) -> Result<String, CaError> {
     let mut bytes = vec![0u8; n];
     fill(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())

@@ -89,6 +89,15 @@ pub(crate) enum Command {
     /// Read replay reports.
     #[command(subcommand)]
     Report(crate::cmd::report::ReportCmd),
+    /// Receive captures from proxies, drop noise, redact personal data and
+    /// write what is left to storage (the in-cluster forwarder).
+    ///
+    /// Example: tapwire forwarder --listen 0.0.0.0:4150 --storage s3://captures/prod
+    ///          --dlp-key-file /secrets/dlp.key   (API key in TAPWIRE_API_KEY)
+    Forwarder(crate::cmd::pipeline::ForwarderCmd),
+    /// Work with filter rules (which captures are kept).
+    #[command(subcommand)]
+    Filter(crate::cmd::pipeline::FilterCmd),
 }
 
 fn default_store() -> String {
@@ -243,6 +252,28 @@ pub(crate) struct ProxyArgs {
     /// Largest request head accepted; larger ones get 431.
     #[arg(long, default_value = "64KiB", value_parser = parse_size, env = "TAPWIRE_MAX_HEADER_BYTES")]
     pub(crate) max_header_bytes: usize,
+    /// Send captures to this forwarder (http[s]://HOST:PORT) instead of
+    /// writing them to --out. The app's traffic never waits for it: while it
+    /// is unreachable, captures are buffered, then the oldest are dropped and
+    /// counted.
+    #[arg(long, value_name = "URL", env = "TAPWIRE_FORWARDER_URL")]
+    pub(crate) forwarder: Option<http::Uri>,
+    /// API key the forwarder expects.
+    #[arg(
+        long,
+        env = "TAPWIRE_API_KEY",
+        hide_env_values = true,
+        requires = "forwarder"
+    )]
+    pub(crate) forwarder_api_key: Option<String>,
+    /// Captures held while the forwarder is unreachable.
+    #[arg(long, default_value_t = 100_000, env = "TAPWIRE_FORWARDER_BUFFER")]
+    pub(crate) forwarder_buffer: usize,
+    /// Redact personal data before captures leave the proxy (see docs/dlp.md).
+    #[arg(long, env = "TAPWIRE_DLP")]
+    pub(crate) dlp: bool,
+    #[command(flatten)]
+    pub(crate) dlp_args: crate::cmd::pipeline::DlpArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

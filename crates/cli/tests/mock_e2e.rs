@@ -1,19 +1,28 @@
 //! `tapwire mock` end to end: a snapshot made from constructed exchanges is
 //! served to curl (HTTP/1.1 and h2 through CONNECT with the tapwire CA),
-//! Python `requests` and a reverse `--map` listener; misses are explained,
-//! and the results file and the accuracy printed at shutdown agree.
+//! Python `requests`, the JDK's `HttpClient` and a reverse `--map` listener;
+//! recorded gRPC calls come back with their trailers and status; misses are
+//! explained or passed through to a real HTTPS upstream, and the results
+//! file and the accuracy printed at shutdown agree.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
 use tapwire_model::{
     Body, Direction, Exchange, Headers, Protocol, Request, Response, Service, Upstream,
 };
+use tapwire_test_support::captures::summary;
+use tapwire_test_support::java;
 use tapwire_test_support::mock::{make_snapshot, MockProcess};
+use tapwire_test_support::nginx::Nginx;
 use tapwire_test_support::process::run_ok;
 use tapwire_test_support::python::python;
-use tapwire_test_support::tapwire::init_and_export_ca;
-use tapwire_test_support::{curl, free_port, require_python_modules, require_tool};
+use tapwire_test_support::tapwire::{init_and_export_ca, ExportedCa};
+use tapwire_test_support::{
+    curl, free_port, require_python_modules, require_tool, require_tools, PyServer, TapwireProcess,
+    TestCa,
+};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_tapwire"))
@@ -328,4 +337,271 @@ fn mock_serves_recorded_responses_and_explains_misses() {
         .iter()
         .filter(|r| r.outcome == tapwire_mock::Outcome::Hit)
         .all(|r| r.exchange.is_some()));
+}
+
+/// Starts `tapwire mock` on snapshot `s` in `store` with the CA and a
+/// results file, plus `extra` flags.
+fn start_mock(store: &Path, ca: &ExportedCa, results: &Path, extra: &[&OsStr]) -> MockProcess {
+    let mut args: Vec<&OsStr> = vec![
+        "--snapshot".as_ref(),
+        "s".as_ref(),
+        "--store".as_ref(),
+        store.as_os_str(),
+        "--ca-dir".as_ref(),
+        ca.ca_dir.as_os_str(),
+        "--results".as_ref(),
+        results.as_os_str(),
+    ];
+    args.extend_from_slice(extra);
+    MockProcess::start(bin(), args)
+}
+
+#[test]
+fn jdk_httpclient_gets_recorded_responses_through_the_mock() {
+    if !require_tool("java") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    make_snapshot(
+        bin(),
+        &snapshot_exchanges(),
+        &tmp.path().join("rec"),
+        &store,
+        "s",
+    );
+    let ca = init_and_export_ca(bin());
+    let results = tmp.path().join("results.jsonl");
+    let mut mock = start_mock(&store, &ca, &results, &[]);
+    let port = mock.proxy.port();
+    // As a JVM app is configured: proxy and truststore system properties.
+    let props = vec![
+        "-Dhttps.proxyHost=127.0.0.1".to_owned(),
+        format!("-Dhttps.proxyPort={port}"),
+        "-Dhttp.proxyHost=127.0.0.1".to_owned(),
+        format!("-Dhttp.proxyPort={port}"),
+        format!("-Djavax.net.ssl.trustStore={}", ca.pkcs12.display()),
+        "-Djavax.net.ssl.trustStorePassword=changeit".to_owned(),
+        "-Djavax.net.ssl.trustStoreType=PKCS12".to_owned(),
+    ];
+
+    // HTTPS through CONNECT, TLS from tapwire's CA; the JDK offers h2 by ALPN.
+    let got = java::http_call(
+        &props,
+        "GET",
+        "https://payments.internal/v1/charges/ch_1?expand=customer",
+        None,
+    );
+    assert_eq!(got.status, 200, "{}", mock.stderr());
+    assert_eq!(got.body, CHARGE.as_bytes(), "recorded body, byte for byte");
+    assert_eq!(got.header("x-request-id"), Some("req-1"));
+    assert_eq!(got.header("content-type"), Some("application/json"));
+    assert_eq!(got.version, "HTTP_2", "h2 negotiated with the mock");
+
+    // A JSON body whose key order and spacing differ from the recording.
+    let got = java::http_call(
+        &props,
+        "POST",
+        "https://payments.internal/v1/charges",
+        Some(r#"{ "currency": "eur", "amount": 10 }"#),
+    );
+    assert_eq!(got.status, 201, "{}", mock.stderr());
+    assert_eq!(got.body, CREATED.as_bytes());
+
+    // Plain HTTP through the same port (absolute-form, http.proxyHost).
+    let got = java::http_call(&props, "GET", "http://ledger.internal:8080/balance", None);
+    assert_eq!(got.status, 200, "{}", mock.stderr());
+    assert_eq!(got.body, b"balance 42");
+
+    let exited = mock.stop();
+    assert!(exited.status.success(), "{}", exited.stderr);
+    let records = tapwire_mock::read_results(&results).unwrap();
+    let acc = tapwire_mock::summarize(&records);
+    assert_eq!(
+        (acc.hits, acc.misses, acc.passthroughs),
+        (3, 0, 0),
+        "{records:?}"
+    );
+}
+
+/// Runs `grpc_client.py TARGET --stream-fail ARGS` and returns its JSON.
+fn grpc_call(target: &str, args: &[&OsStr]) -> serde_json::Value {
+    let out = run_ok(
+        python("grpc_client.py")
+            .arg(target)
+            .arg("--stream-fail")
+            .args(args),
+        Duration::from_secs(60),
+    );
+    serde_json::from_slice(&out.stdout).expect("grpc_client.py prints JSON")
+}
+
+/// gRPC calls recorded over TLS through the intercepting proxy are answered
+/// by the mock after the server is gone: messages, trailers and status,
+/// OK and not, over CONNECT + TLS (ALPN h2) and over h2c on a `--map` port.
+#[test]
+fn recorded_grpc_calls_come_back_with_their_trailers_and_status() {
+    if !require_tools(&["python3"]) || !require_python_modules(&["grpc"]) {
+        return;
+    }
+    let upstream_ca = TestCa::new();
+    let server = PyServer::start(
+        "grpc_server.py",
+        [
+            "--tls-cert".as_ref(),
+            upstream_ca.server_cert.as_os_str(),
+            "--tls-key".as_ref(),
+            upstream_ca.server_key.as_os_str(),
+        ],
+    );
+    let ca = init_and_export_ca(bin());
+    let mut tw = TapwireProcess::proxy(
+        bin(),
+        [
+            "--tls-out".as_ref(),
+            "--ca-dir".as_ref(),
+            ca.ca_dir.as_os_str(),
+            "--extra-ca".as_ref(),
+            upstream_ca.ca_pem.as_os_str(),
+            "--service".as_ref(),
+            "orders".as_ref(),
+        ],
+    );
+    let target = format!("localhost:{}", server.port);
+    let direct = grpc_call(
+        &target,
+        &["--tls-ca".as_ref(), upstream_ca.ca_pem.as_os_str()],
+    );
+    let proxy = format!("http://{}", tw.outbound);
+    let recorded = grpc_call(
+        &target,
+        &[
+            "--tls-ca".as_ref(),
+            ca.cert_pem.as_os_str(),
+            "--proxy".as_ref(),
+            proxy.as_ref(),
+        ],
+    );
+    assert_eq!(recorded, direct);
+    assert_eq!(
+        direct["stream_fail"]["code"], "RESOURCE_EXHAUSTED",
+        "{direct}"
+    );
+    let exited = tw.stop();
+    assert!(exited.status.success(), "{}", exited.stderr);
+    let caps = tw.captures();
+    assert_eq!(caps.len(), 4, "{:?}", summary(&caps));
+    // The dependency is gone: only the recording can answer now.
+    drop(server);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    make_snapshot(bin(), &caps, &tmp.path().join("rec"), &store, "s");
+    let results = tmp.path().join("results.jsonl");
+    let map_port = free_port();
+    let map = format!("{map_port}={target}");
+    let mut mock = start_mock(&store, &ca, &results, &["--map".as_ref(), map.as_ref()]);
+    let via_connect = grpc_call(
+        &target,
+        &[
+            "--tls-ca".as_ref(),
+            ca.cert_pem.as_os_str(),
+            "--proxy".as_ref(),
+            mock.proxy_url().as_ref(),
+        ],
+    );
+    assert_eq!(via_connect, direct, "{}", mock.stderr());
+    assert_eq!(via_connect["unary"]["code"], "OK");
+    assert_eq!(
+        via_connect["unary"]["trailing"],
+        serde_json::json!([["x-echo", "yes"]])
+    );
+    assert_eq!(via_connect["fail"]["code"], "NOT_FOUND");
+    assert_eq!(via_connect["stream_fail"]["details"], "quota exceeded");
+    // Plaintext h2c with prior knowledge on the mapped port.
+    let via_map = grpc_call(&format!("127.0.0.1:{map_port}"), &[]);
+    assert_eq!(via_map, direct, "{}", mock.stderr());
+
+    let exited = mock.stop();
+    assert!(exited.status.success(), "{}", exited.stderr);
+    let acc = tapwire_mock::summarize(&tapwire_mock::read_results(&results).unwrap());
+    assert_eq!((acc.hits, acc.misses, acc.passthroughs), (8, 0, 0));
+}
+
+/// With `--passthrough`, a CONNECT to a host with no recorded traffic is
+/// still terminated with tapwire's CA, and the request inside goes on to
+/// the real HTTPS upstream (verified with `--extra-ca`); the results file
+/// says it passed through. Recorded hosts are still answered from the
+/// recording.
+#[test]
+fn passthrough_over_connect_tls_reaches_the_real_https_upstream() {
+    if !require_tools(&["curl", "nginx"]) {
+        return;
+    }
+    let upstream_ca = TestCa::new();
+    let nginx = Nginx::start_tls(
+        "",
+        &upstream_ca,
+        "    location / { add_header X-Upstream nginx; return 200 \"live $request_uri\\n\"; }",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    make_snapshot(
+        bin(),
+        &snapshot_exchanges(),
+        &tmp.path().join("rec"),
+        &store,
+        "s",
+    );
+    let ca = init_and_export_ca(bin());
+    let results = tmp.path().join("results.jsonl");
+    let mut mock = start_mock(
+        &store,
+        &ca,
+        &results,
+        &[
+            "--passthrough".as_ref(),
+            "--extra-ca".as_ref(),
+            upstream_ca.ca_pem.as_os_str(),
+        ],
+    );
+    let proxy = mock.proxy_url();
+    let via = |url: &str| {
+        curl([
+            "--proxy".as_ref(),
+            proxy.as_ref(),
+            "--cacert".as_ref(),
+            ca.cert_pem.as_os_str(),
+            url.as_ref(),
+        ])
+        .ok()
+    };
+    let live = format!("https://localhost:{}/live?x=1", nginx.addr.port());
+    let out = via(&live);
+    assert_eq!(out.status, 200, "{}", mock.stderr());
+    assert_eq!(out.body, b"live /live?x=1\n");
+    assert_eq!(out.header("x-upstream"), Some("nginx"));
+    let out = via("https://payments.internal/v1/charges/ch_1?expand=customer");
+    assert_eq!(out.body, CHARGE.as_bytes());
+
+    let exited = mock.stop();
+    assert!(exited.status.success(), "{}", exited.stderr);
+    assert!(
+        exited.stderr.contains("(1 hits, 0 misses, 1 passthroughs)"),
+        "{}",
+        exited.stderr
+    );
+    let records = tapwire_mock::read_results(&results).unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    let pass = &records[0];
+    assert_eq!(pass.outcome, tapwire_mock::Outcome::Passthrough);
+    assert_eq!((pass.method.as_str(), pass.path.as_str()), ("GET", "/live"));
+    assert_eq!(pass.key, format!("shop:localhost:{}", nginx.addr.port()));
+    assert!(
+        pass.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("no traffic to localhost")),
+        "{pass:?}"
+    );
+    assert_eq!(records[1].outcome, tapwire_mock::Outcome::Hit);
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tapwire_test_support::http::HttpConn;
+use tapwire_test_support::nginx::Nginx;
 use tapwire_test_support::replay::{inbound, python_server, shown, xml_parses, SnapshotFixture};
-use tapwire_test_support::{require_tools, TapwireProcess};
+use tapwire_test_support::{require_tools, TapwireProcess, TestCa};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_tapwire"))
@@ -441,6 +442,110 @@ fn goals_assertions_and_usage_errors_set_the_exit_code() {
 
     let out = run(&["--no-fail-on-assertions"]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
-    let out = fx.replay(bin(), "https://127.0.0.1:1", ["--report-dir", r]);
+    // Only http:// and https:// targets exist.
+    let out = fx.replay(bin(), "ftp://127.0.0.1:1", ["--report-dir", r]);
     assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("http:// or https://"),
+        "{}",
+        shown(&out)
+    );
+}
+
+/// nginx over TLS (certificate from a private CA) answering with the
+/// protocol it was spoken to in, so the report shows which one was used.
+fn nginx_tls(ca: &TestCa) -> Nginx {
+    Nginx::start_tls(
+        "http2",
+        ca,
+        "    location /proto { default_type application/json; \
+         return 200 '{\"proto\": \"$server_protocol\", \"tls\": \"$https\"}'; }",
+    )
+}
+
+#[test]
+fn replay_against_an_https_target_verifies_its_certificate() {
+    if !require_tools(&["nginx"]) {
+        return;
+    }
+    let ca = TestCa::new();
+    let nginx = nginx_tls(&ca);
+    let port = nginx.addr.port();
+    let fx = SnapshotFixture::new(
+        bin(),
+        &[inbound(
+            port,
+            "GET",
+            "/proto",
+            200,
+            "application/json",
+            r#"{"proto": "HTTP/1.1", "tls": "on"}"#,
+        )],
+    );
+    let rep = fx.path("report");
+    let target = format!("https://localhost:{port}");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let mut all: Vec<&std::ffi::OsStr> = vec![
+            "--report-dir".as_ref(),
+            rep.as_os_str(),
+            "--assert-header".as_ref(),
+            "content-type".as_ref(),
+        ];
+        all.extend_from_slice(args);
+        fx.replay(bin(), &target, all)
+    };
+
+    // Trusted through --cacert: HTTP/1.1 over TLS, the recording matches.
+    let out = run(&["--cacert".as_ref(), ca.ca_pem.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let r = report(&rep);
+    assert_eq!(r["summary"]["assertions"]["passed"], 1, "{r:#}");
+    assert_eq!(r["target"], target.as_str());
+
+    // --http2 negotiates h2 by ALPN: nginx says so, and the body differs.
+    let out = run(&[
+        "--cacert".as_ref(),
+        ca.ca_pem.as_os_str(),
+        "--http2".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let r = report(&rep);
+    let diff = &r["failures"][0]["problems"][0]["diffs"][0];
+    assert_eq!(diff["path"], "$.proto", "{r:#}");
+    assert_eq!(diff["actual"], "HTTP/2.0", "{r:#}");
+    assert!(
+        r["load"].as_str().is_some_and(|l| l.contains("h2")),
+        "{r:#}"
+    );
+
+    // Signed by a CA the replayer does not trust: every request is an
+    // error that names the certificate.
+    let other = TestCa::new();
+    let out = run(&["--cacert".as_ref(), other.ca_pem.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let r = report(&rep);
+    assert_eq!(r["summary"]["errors"], 1, "{r:#}");
+    let message = r["failures"][0]["problems"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(message.contains("certificate"), "{r:#}");
+
+    // --insecure skips verification, and says so.
+    let out = run(&["--insecure".as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NOT verified"),
+        "{}",
+        shown(&out)
+    );
+
+    // An unreadable --cacert is a usage error.
+    let out = run(&["--cacert".as_ref(), fx.path("absent.pem").as_os_str()]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("absent.pem"),
+        "{}",
+        shown(&out)
+    );
 }

@@ -126,8 +126,11 @@ impl Timing {
         match self {
             Timing::None => Duration::ZERO,
             Timing::Recorded => recorded,
-            // Capped so a silly factor cannot overflow.
-            Timing::Scaled(f) => recorded.mul_f64(f.min(1e6)),
+            // `mul_f64` panics past Duration::MAX; recorded durations are
+            // data, so saturate instead (the sleep is then "forever").
+            Timing::Scaled(f) => {
+                Duration::try_from_secs_f64(recorded.as_secs_f64() * f).unwrap_or(Duration::MAX)
+            }
         }
     }
 }
@@ -209,5 +212,17 @@ mod tests {
         );
         assert!("fast".parse::<Timing>().is_err());
         assert!("-1x".parse::<Timing>().is_err());
+    }
+
+    #[test]
+    fn huge_scaled_delays_saturate_instead_of_panicking() {
+        // A recording's duration_us is data (an imported HAR can say
+        // anything); a large factor on a large duration overflows Duration.
+        let longest = Duration::from_micros(u64::MAX);
+        let t: Timing = "1000000x".parse().unwrap();
+        assert_eq!(t.delay(longest), Duration::MAX);
+        let t: Timing = "1e300x".parse().unwrap();
+        assert_eq!(t.delay(longest), Duration::MAX);
+        assert_eq!(t.delay(Duration::ZERO), Duration::ZERO);
     }
 }

@@ -10,6 +10,8 @@
 //! [`MockAccuracy`].
 
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod metrics;
 mod responder;
 mod results;

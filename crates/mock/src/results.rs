@@ -55,8 +55,15 @@ pub struct ResultRecord {
     pub reason: Option<String>,
 }
 
-/// How well a recording covered the calls a run made.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// How well a recording covered the calls a run made: the one mock-accuracy
+/// type, used by the running mock (its metric and exit line) and by the
+/// replay report (`--mock-results`).
+///
+/// Serialized (in `report.json`) as
+/// `{"total", "hit", "miss", "passthrough", "other", "hit_rate"}`; `total`
+/// and `hit_rate` are derived and ignored when read back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "AccuracyJson", from = "AccuracyJson")]
 pub struct MockAccuracy {
     /// Requests answered from the recording.
     pub hits: u64,
@@ -64,6 +71,50 @@ pub struct MockAccuracy {
     pub misses: u64,
     /// Misses forwarded to the real host.
     pub passthroughs: u64,
+    /// Lines of a results file with no known outcome (unreadable, or written
+    /// by another tool); a running mock never counts any.
+    pub other: u64,
+}
+
+/// The serialized form of [`MockAccuracy`] (the `mock` object of `report.json`).
+#[derive(Serialize, Deserialize)]
+struct AccuracyJson {
+    #[serde(default)]
+    total: u64,
+    #[serde(default)]
+    hit: u64,
+    #[serde(default)]
+    miss: u64,
+    #[serde(default)]
+    passthrough: u64,
+    #[serde(default)]
+    other: u64,
+    #[serde(default)]
+    hit_rate: f64,
+}
+
+impl From<MockAccuracy> for AccuracyJson {
+    fn from(a: MockAccuracy) -> Self {
+        Self {
+            total: a.total(),
+            hit: a.hits,
+            miss: a.misses,
+            passthrough: a.passthroughs,
+            other: a.other,
+            hit_rate: a.ratio(),
+        }
+    }
+}
+
+impl From<AccuracyJson> for MockAccuracy {
+    fn from(j: AccuracyJson) -> Self {
+        Self {
+            hits: j.hit,
+            misses: j.miss,
+            passthroughs: j.passthrough,
+            other: j.other,
+        }
+    }
 }
 
 impl MockAccuracy {
@@ -76,16 +127,54 @@ impl MockAccuracy {
         }
     }
 
-    /// All requests seen.
+    /// All requests seen (and, when read from a file, lines with no known outcome).
     pub fn total(&self) -> u64 {
-        self.hits + self.misses + self.passthroughs
+        self.hits + self.misses + self.passthroughs + self.other
     }
 
-    /// hits / (hits + misses + passthroughs); 1.0 when nothing was asked.
+    /// hits / total; 1.0 when nothing was asked (nothing was missed).
     pub fn ratio(&self) -> f64 {
         match self.total() {
             0 => 1.0,
             t => self.hits as f64 / t as f64,
+        }
+    }
+
+    /// Counts the outcomes in a results file leniently: only each line's
+    /// `outcome` is read, other fields are ignored, and a line that is not
+    /// JSON or has no known outcome counts as [`other`](Self::other). So a
+    /// results file from a newer mock, or a hand-written one, still
+    /// summarizes; use [`read_results`] to read every record strictly.
+    pub fn read(path: &Path) -> Result<Self, ResultsError> {
+        let io = |op| {
+            move |source| ResultsError::Io {
+                op,
+                path: path.to_owned(),
+                source,
+            }
+        };
+        let file = File::open(path).map_err(io("open"))?;
+        let mut acc = Self::default();
+        for line in BufReader::new(file).lines() {
+            let line = line.map_err(io("read"))?;
+            acc.add_line(&line);
+        }
+        Ok(acc)
+    }
+
+    /// Counts one line of a results file (see [`read`](Self::read)); blank
+    /// lines are skipped.
+    pub fn add_line(&mut self, line: &str) {
+        if line.trim().is_empty() {
+            return;
+        }
+        #[derive(Deserialize)]
+        struct OutcomeOnly {
+            outcome: Option<Outcome>,
+        }
+        match serde_json::from_str::<OutcomeOnly>(line) {
+            Ok(OutcomeOnly { outcome: Some(o) }) => self.add(o),
+            _ => self.other += 1,
         }
     }
 }
@@ -94,12 +183,16 @@ impl std::fmt::Display for MockAccuracy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "mock accuracy {:.1}% ({} hits, {} misses, {} passthroughs)",
+            "mock accuracy {:.1}% ({} hits, {} misses, {} passthroughs",
             self.ratio() * 100.0,
             self.hits,
             self.misses,
             self.passthroughs
-        )
+        )?;
+        if self.other > 0 {
+            write!(f, ", {} lines without a known outcome", self.other)?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -257,5 +350,57 @@ mod tests {
         let line = std::fs::read_to_string(&path).unwrap();
         assert!(line.contains(r#""outcome":"miss""#), "{line}");
         assert_eq!(MockAccuracy::default().ratio(), 1.0);
+        assert_eq!(MockAccuracy::read(&path).unwrap(), acc);
+    }
+
+    #[test]
+    fn lenient_reading_counts_unknown_lines_as_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        std::fs::write(
+            &path,
+            concat!(
+                "{\"outcome\":\"hit\",\"key\":\"GET /a\",\"future_field\":1}\n",
+                "\n",
+                "{\"outcome\":\"hit\"}\n",
+                "{\"outcome\":\"miss\"}\n",
+                "{\"outcome\":\"passthrough\"}\n",
+                "{\"outcome\":\"teleported\"}\n",
+                "not json\n",
+            ),
+        )
+        .unwrap();
+        let acc = MockAccuracy::read(&path).unwrap();
+        assert_eq!(
+            acc,
+            MockAccuracy {
+                hits: 2,
+                misses: 1,
+                passthroughs: 1,
+                other: 2
+            }
+        );
+        assert!((acc.ratio() - 2.0 / 6.0).abs() < 1e-9);
+        assert!(acc
+            .to_string()
+            .ends_with("2 lines without a known outcome)"));
+        assert!(MockAccuracy::read(&dir.path().join("absent")).is_err());
+    }
+
+    #[test]
+    fn accuracy_serializes_as_the_report_section() {
+        let acc = MockAccuracy {
+            hits: 3,
+            misses: 1,
+            passthroughs: 0,
+            other: 0,
+        };
+        let v = serde_json::to_value(acc).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"total": 4, "hit": 3, "miss": 1, "passthrough": 0, "other": 0, "hit_rate": 0.75})
+        );
+        let back: MockAccuracy = serde_json::from_value(v).unwrap();
+        assert_eq!(back, acc);
     }
 }

@@ -252,7 +252,13 @@ impl MockServer {
         }
         let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
         if let Some(l) = admin {
-            tasks.spawn(crate::metrics::serve_admin(l, Arc::new(registry), stop_rx));
+            tasks.spawn(tapwire_admin::serve(
+                l,
+                Arc::new(registry),
+                // Listeners are bound and the snapshot loaded before this port opens.
+                tapwire_admin::always_ready(),
+                stop_rx,
+            ));
         }
         tracing::info!(
             forward = ?forward_addr,
@@ -506,7 +512,7 @@ async fn handle(
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            recorded_response(&rec)
+            recorded_response(&rec, trailers_wanted(parts.version, &parts.headers))
         }
         Answer::Miss { key, reason } => match &shared.passthrough {
             Some(client) => {
@@ -655,11 +661,124 @@ fn tokens<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
         .collect()
 }
 
-/// The recorded response, minus hop-by-hop fields and content-length.
-pub(crate) fn recorded_response(rec: &Recorded) -> Response<MockBody> {
+/// How a client can take trailers: always on HTTP/2 (its framing carries
+/// them), on HTTP/1.1 only when it sent `TE: trailers` (RFC 9110 §10.1.4)
+/// and then in a chunked body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TrailersWanted {
+    /// No trailers can be delivered: a plain length-delimited body.
+    No,
+    /// HTTP/2: trailers follow the data in a final HEADERS frame.
+    Http2,
+    /// HTTP/1.1 with `TE: trailers`: a chunked body announced by `Trailer`.
+    Chunked,
+}
+
+/// How the client of a request with this `version` and these headers can take trailers.
+pub(crate) fn trailers_wanted(version: http::Version, headers: &HeaderMap) -> TrailersWanted {
+    if version == http::Version::HTTP_2 {
+        return TrailersWanted::Http2;
+    }
+    let te = tokens(
+        headers
+            .get_all(header::TE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    // `trailers` takes no parameters; a `;q=…` on it is tolerated anyway.
+    if version == http::Version::HTTP_11
+        && te
+            .iter()
+            .any(|t| t.split(';').next().is_some_and(|n| n.trim() == "trailers"))
+    {
+        TrailersWanted::Chunked
+    } else {
+        TrailersWanted::No
+    }
+}
+
+/// Fields that may not be sent as trailers (RFC 9110 §6.5.1: framing,
+/// routing, authentication, content handling) on top of the hop-by-hop ones.
+fn forbidden_in_trailers(name: &HeaderName) -> bool {
+    [
+        header::AUTHORIZATION,
+        header::CACHE_CONTROL,
+        header::CONTENT_ENCODING,
+        header::CONTENT_RANGE,
+        header::CONTENT_TYPE,
+        header::HOST,
+        header::MAX_FORWARDS,
+        header::SET_COOKIE,
+    ]
+    .contains(name)
+        || is_hop(name, &[])
+}
+
+/// The recorded trailers that can be sent (grouped by name, first-seen order).
+fn recorded_trailers(trailers: &tapwire_model::Headers) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (n, v) in &trailers.0 {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_str(v),
+        ) else {
+            continue;
+        };
+        if !forbidden_in_trailers(&name) {
+            out.append(name, value);
+        }
+    }
+    out
+}
+
+/// A recorded body followed by recorded trailers. Its length is left
+/// unknown on purpose: on HTTP/1.1 that makes hyper use chunked coding,
+/// the only one that can carry trailers.
+#[derive(Debug)]
+struct BodyWithTrailers {
+    data: Option<Bytes>,
+    trailers: Option<HeaderMap>,
+}
+
+impl http_body::Body for BodyWithTrailers {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let frame = match self.data.take() {
+            Some(d) => Some(http_body::Frame::data(d)),
+            None => self.trailers.take().map(http_body::Frame::trailers),
+        };
+        std::task::Poll::Ready(frame.map(Ok))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.trailers.is_none()
+    }
+}
+
+/// The recorded response, minus hop-by-hop fields and content-length, with
+/// its recorded trailers when the client can take them (`wanted`).
+pub(crate) fn recorded_response(rec: &Recorded, wanted: TrailersWanted) -> Response<MockBody> {
     let resp = &rec.response;
     let conn = tokens(resp.headers.get_all("connection"));
-    let mut r = Response::new(full(resp.body.data.clone()));
+    let trailers = match wanted {
+        TrailersWanted::No => HeaderMap::new(),
+        _ => recorded_trailers(&resp.trailers),
+    };
+    let body = if trailers.is_empty() {
+        full(resp.body.data.clone())
+    } else {
+        BodyWithTrailers {
+            data: Some(resp.body.data.clone()).filter(|d| !d.is_empty()),
+            trailers: Some(trailers.clone()),
+        }
+        .boxed()
+    };
+    let mut r = Response::new(body);
     *r.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let h = r.headers_mut();
     for (n, v) in &resp.headers.0 {
@@ -675,6 +794,13 @@ pub(crate) fn recorded_response(rec: &Recorded) -> Response<MockBody> {
     }
     if resp.body.truncated {
         h.insert(TRUNCATED_HEADER, HeaderValue::from_static("true"));
+    }
+    if wanted == TrailersWanted::Chunked && !trailers.is_empty() {
+        // hyper sends only the trailer fields that `Trailer` announces.
+        let names: Vec<&str> = trailers.keys().map(HeaderName::as_str).collect();
+        if let Ok(v) = HeaderValue::from_str(&names.join(", ")) {
+            h.insert(header::TRAILER, v);
+        }
     }
     r
 }

@@ -211,3 +211,105 @@ async fn passthrough_forwards_misses_to_the_real_host() {
         records[1]
     );
 }
+
+/// A recorded gRPC-style answer: a framed message and `grpc-status` trailers.
+fn with_trailers(path: &str, grpc_status: &str) -> Exchange {
+    let mut ex = exchange(path, "", "\0\0\0\0\x05hello", 0);
+    if let Some(req) = ex.request.as_mut() {
+        req.method = "POST".into();
+    }
+    if let Some(resp) = ex.response.as_mut() {
+        resp.headers.push("content-type", "application/grpc");
+        resp.trailers.push("grpc-status", grpc_status);
+        resp.trailers.push("grpc-message", "quota exceeded");
+        resp.trailers.push("x-echo", "yes");
+        // Not a legal trailer: must never be sent as one.
+        resp.trailers.push("content-length", "7");
+    }
+    ex
+}
+
+#[tokio::test]
+async fn recorded_trailers_come_back_over_http2() {
+    let ex = [with_trailers("/ok", "0"), with_trailers("/fail", "8")];
+    let responder = Arc::new(Responder::new(&ex, ResponderConfig::default()));
+    let mock = MockServer::start(config(1), responder, Registry::default())
+        .await
+        .unwrap();
+    let addr = mock.map_addrs[0];
+    // h2c with prior knowledge, as a plaintext gRPC client speaks.
+    let c: HttpClient = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    for (path, status) in [("/ok", "0"), ("/fail", "8")] {
+        let req = http::Request::post(format!("http://{addr}{path}"))
+            .header("te", "trailers")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = c.request(req).await.unwrap();
+        assert_eq!(resp.version(), http::Version::HTTP_2);
+        assert_eq!(resp.headers()["content-type"], "application/grpc");
+        assert!(resp.headers().get("grpc-status").is_none(), "{resp:?}");
+        let collected = resp.into_body().collect().await.unwrap();
+        let trailers = collected.trailers().cloned().expect("trailers");
+        assert_eq!(trailers["grpc-status"], status);
+        assert_eq!(trailers["grpc-message"], "quota exceeded");
+        assert_eq!(trailers["x-echo"], "yes");
+        assert!(trailers.get("content-length").is_none());
+        assert_eq!(collected.to_bytes().as_ref(), b"\0\0\0\0\x05hello");
+    }
+    mock.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Sends one raw HTTP/1.1 request and reads the whole answer (the server
+/// closes: `Connection: close`).
+async fn raw_http1(addr: SocketAddr, extra: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the mock");
+    let req = format!(
+        "POST /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n"
+    );
+    s.write_all(req.as_bytes()).await.expect("send the request");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("the mock closes the connection")
+        .expect("read the answer");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn recorded_trailers_come_back_chunked_over_http1_only_when_asked() {
+    let ex = [with_trailers("/ok", "0")];
+    let responder = Arc::new(Responder::new(&ex, ResponderConfig::default()));
+    let mock = MockServer::start(config(1), responder, Registry::default())
+        .await
+        .unwrap();
+    let addr = mock.map_addrs[0];
+
+    let asked = raw_http1(addr, "TE: trailers\r\n")
+        .await
+        .to_ascii_lowercase();
+    assert!(asked.contains("transfer-encoding: chunked\r\n"), "{asked}");
+    assert!(
+        asked.contains("trailer: grpc-status, grpc-message, x-echo\r\n"),
+        "{asked}"
+    );
+    assert!(
+        asked.ends_with(
+            "\r\n0\r\ngrpc-status: 0\r\ngrpc-message: quota exceeded\r\nx-echo: yes\r\n\r\n"
+        ),
+        "{asked}"
+    );
+    assert!(!asked.contains("content-length"), "{asked}");
+
+    // Without TE: trailers the client could not take them: a plain,
+    // length-delimited body and no Trailer announcement.
+    let plain = raw_http1(addr, "").await.to_ascii_lowercase();
+    assert!(plain.contains("content-length: 10\r\n"), "{plain}");
+    assert!(!plain.contains("grpc-status"), "{plain}");
+    assert!(!plain.contains("trailer:"), "{plain}");
+    mock.shutdown(Duration::from_secs(1)).await;
+}

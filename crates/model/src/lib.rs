@@ -9,6 +9,7 @@ mod body;
 mod exchange;
 pub mod har;
 mod headers;
+pub mod ingest;
 pub mod jsonl;
 pub mod segment;
 

@@ -106,16 +106,7 @@ impl Clients {
             .http1_max_headers(config.max_header_fields());
         let app_h1 = b.build(fixed.clone());
         let http = b.build(http_connector(connect_timeout));
-        // hyper-rustls sets ALPN itself from the enabled versions.
-        let mut tls = (*tls).clone();
-        tls.alpn_protocols.clear();
-        let https_conn = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http_connector(connect_timeout));
-        let https = b.build(https_conn);
+        let https = b.build(tapwire_ca::https_connector(&tls, connect_timeout));
         let app_h2 = Client::builder(TokioExecutor::new())
             .http2_only(true)
             .build(fixed);

@@ -7,7 +7,6 @@
 //! with optional TLS interception), and the admin server (default 4145:
 //! `/metrics`, `/healthz`, `/readyz`).
 
-mod admin;
 mod body;
 mod capture;
 mod config;
@@ -24,9 +23,11 @@ mod server;
 mod sink;
 mod sniff;
 mod tunnel;
+mod uplink;
 
 pub use capture::{CaptureQueue, CaptureReceiver, Captured};
 pub use config::{Mode, ProxyConfig};
 pub use metrics::{DropReason, Metrics};
 pub use server::{Proxy, RunningProxy};
 pub use sink::{CaptureSink, SegmentDirSink, SinkError};
+pub use uplink::{ForwarderSink, UplinkConfig, UplinkError};

@@ -59,8 +59,24 @@ pub enum DropReason {
     QueueFull,
     /// The sink failed to store the capture.
     SinkError,
-    /// The sink had stopped (proxy shutting down).
+    /// The sink had stopped (proxy shutting down) with captures undelivered.
     SinkClosed,
+    /// The forwarder was unreachable for so long that the uplink buffer
+    /// filled; the oldest batches went.
+    ForwarderOverflow,
+    /// The forwarder refused a batch for good (bad API key, bad batch).
+    ForwarderRejected,
+}
+
+impl DropReason {
+    /// Every reason, for totals.
+    pub const ALL: [DropReason; 5] = [
+        DropReason::QueueFull,
+        DropReason::SinkError,
+        DropReason::SinkClosed,
+        DropReason::ForwarderOverflow,
+        DropReason::ForwarderRejected,
+    ];
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -166,6 +182,10 @@ pub struct Metrics {
     pub(crate) captures_truncated: Counter,
     pub(crate) queue_depth: Gauge<i64, AtomicI64Compat>,
     pub(crate) tls_intercepted: Counter,
+    pub(crate) forwarder_batches_sent: Counter,
+    pub(crate) forwarder_exchanges_sent: Counter,
+    pub(crate) forwarder_send_failures: Counter,
+    pub(crate) forwarder_buffered: Gauge<i64, AtomicI64Compat>,
 }
 
 /// Gauge storage; named so the struct above reads plainly.
@@ -243,7 +263,44 @@ impl Metrics {
             "TLS sessions terminated for interception",
             m.tls_intercepted.clone(),
         );
+        r.register(
+            "forwarder_batches_sent",
+            "Capture batches the forwarder accepted",
+            m.forwarder_batches_sent.clone(),
+        );
+        r.register(
+            "forwarder_exchanges_sent",
+            "Captures the forwarder accepted",
+            m.forwarder_exchanges_sent.clone(),
+        );
+        r.register(
+            "forwarder_send_failures",
+            "Attempts to deliver a batch that will be retried",
+            m.forwarder_send_failures.clone(),
+        );
+        r.register(
+            "forwarder_buffered",
+            "Captures waiting to be delivered to the forwarder",
+            m.forwarder_buffered.clone(),
+        );
         std::sync::Arc::new(m)
+    }
+
+    /// Counts `n` captures dropped for `reason`.
+    pub(crate) fn count_dropped(&self, reason: DropReason, n: u64) {
+        self.captures_dropped
+            .get_or_create(&DropLabels { reason })
+            .inc_by(n);
+    }
+
+    /// Total captures dropped for every reason.
+    pub fn dropped_total(&self) -> u64 {
+        DropReason::ALL.into_iter().map(|r| self.dropped(r)).sum()
+    }
+
+    /// Captures the forwarder accepted so far.
+    pub fn forwarded(&self) -> u64 {
+        self.forwarder_exchanges_sent.get()
     }
 
     /// The per-request counters of `d`.
@@ -284,7 +341,13 @@ macro_rules! snake_labels {
 snake_labels! {
     Dir { Inbound => "inbound", Outbound => "outbound" }
     Proto { Http1 => "http1", H2 => "h2", Grpc => "grpc", Tcp => "tcp" }
-    DropReason { QueueFull => "queue_full", SinkError => "sink_error", SinkClosed => "sink_closed" }
+    DropReason {
+        QueueFull => "queue_full",
+        SinkError => "sink_error",
+        SinkClosed => "sink_closed",
+        ForwarderOverflow => "forwarder_overflow",
+        ForwarderRejected => "forwarder_rejected",
+    }
     ErrorKind {
         Connect => "connect",
         Timeout => "timeout",

@@ -17,7 +17,7 @@ use crate::capture::{CaptureQueue, Origin};
 use crate::forward::Clients;
 use crate::metrics::{Dir, ErrorKind, ErrorLabels, Listener, ListenerLabels, Metrics};
 use crate::sink::CaptureSink;
-use crate::{admin, inbound, outbound, ProxyConfig};
+use crate::{inbound, outbound, ProxyConfig};
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -174,8 +174,14 @@ impl Proxy {
             ));
         }
         if let Some(l) = admin_l {
-            let health = admin::Health { sink_alive };
-            tasks.spawn(admin::serve(l, Arc::new(registry), health, stop_rx));
+            let ready: tapwire_admin::Readiness = Arc::new(move || {
+                if sink_alive.load(std::sync::atomic::Ordering::Acquire) {
+                    Ok(())
+                } else {
+                    Err("capture sink stopped".to_owned())
+                }
+            });
+            tasks.spawn(tapwire_admin::serve(l, Arc::new(registry), ready, stop_rx));
         }
         tracing::info!(
             inbound = ?inbound_addr,

@@ -33,6 +33,9 @@ pub enum SinkError {
 /// Stores exchanges. Called from one dedicated thread, so implementations
 /// may block.
 pub trait CaptureSink: Send + 'static {
+    /// Called once on the sink thread before the first write, with the
+    /// proxy's metrics, for sinks that count drops of their own.
+    fn attach(&mut self, _metrics: &Arc<Metrics>) {}
     /// Stores one exchange (it may be buffered until `flush`).
     fn write(&mut self, exchange: Exchange) -> Result<(), SinkError>;
     /// Called about once a second when idle, for time-based rotation.
@@ -143,6 +146,7 @@ pub(crate) fn run(
     stopping: Arc<AtomicBool>,
 ) {
     rx.attach();
+    sink.attach(&metrics);
     let drop_err = metrics
         .captures_dropped
         .get_or_create(&DropLabels {

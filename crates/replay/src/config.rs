@@ -50,33 +50,45 @@ pub struct LoadFile {
 impl LoadFile {
     /// Reads a JSON load file (YAML is not supported: see docs/replay.md).
     pub fn read(path: &Path) -> Result<Self, ReplayError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ReplayError::Io {
+        let text = std::fs::read(path).map_err(|source| ReplayError::Io {
             op: "read",
             path: path.to_owned(),
             source,
         })?;
-        let f: Self = serde_json::from_str(&text).map_err(|e| {
-            ReplayError::Config(format!("{}: {e} (expected JSON like {{\"stages\": [{{\"duration\": \"10s\", \"target\": 50}}]}})", path.display()))
+        Self::from_json(&text).map_err(|e| ReplayError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses and checks a load file's JSON; the error says what is wrong
+    /// (the caller adds where).
+    pub fn from_json(json: &[u8]) -> Result<Self, String> {
+        let f: Self = serde_json::from_slice(json).map_err(|e| {
+            format!("{e} (expected JSON like {{\"stages\": [{{\"duration\": \"10s\", \"target\": 50}}]}})")
         })?;
         if f.stages.is_empty() {
-            return Err(ReplayError::Config(format!(
-                "{}: `stages` is empty",
-                path.display()
-            )));
+            return Err("`stages` is empty".into());
         }
-        if let Some(s) = f
-            .stages
-            .iter()
-            .find(|s| s.target.is_nan() || s.target < 0.0)
-        {
-            return Err(ReplayError::Config(format!(
-                "{}: stage target {} must be zero or more",
-                path.display(),
-                s.target
-            )));
-        }
+        check_stages(&f.stages)?;
         Ok(f)
     }
+}
+
+/// Checks stages however they were made: targets zero or more, and a total
+/// length that a clock can hold.
+fn check_stages(stages: &[Stage]) -> Result<(), String> {
+    if let Some(s) = stages.iter().find(|s| s.target.is_nan() || s.target < 0.0) {
+        return Err(format!("stage target {} must be zero or more", s.target));
+    }
+    if stages_duration(stages).is_none() {
+        return Err("the stages last longer than tapwire can count".into());
+    }
+    Ok(())
+}
+
+/// How long `stages` last together; `None` when the sum overflows.
+pub(crate) fn stages_duration(stages: &[Stage]) -> Option<Duration> {
+    stages
+        .iter()
+        .try_fold(Duration::ZERO, |acc, s| acc.checked_add(s.duration))
 }
 
 mod humantime_serde_compat {
@@ -98,8 +110,9 @@ mod humantime_serde_compat {
 /// Everything a replay needs besides the snapshot.
 #[derive(Debug, Clone)]
 pub struct ReplayConfig {
-    /// Base URL of the build under test, `http://host:port` (an optional
-    /// path prefix is prepended to every recorded path).
+    /// Base URL of the build under test, `http://host:port` or
+    /// `https://host:port` (an optional path prefix is prepended to every
+    /// recorded path).
     pub target: String,
     /// Pacing.
     pub mode: Mode,
@@ -115,6 +128,12 @@ pub struct ReplayConfig {
     pub http2: bool,
     /// Send the recorded `Host` instead of the target's.
     pub keep_host: bool,
+    /// PEM bundle of CAs trusted for an `https://` target, besides the
+    /// system roots.
+    pub cacert: Option<PathBuf>,
+    /// Do not verify the `https://` target's certificate at all (a warning
+    /// is logged): for self-signed test builds only.
+    pub insecure: bool,
     /// Per-request deadline.
     pub timeout: Duration,
     /// Open model: sends that would exceed this many requests in flight are
@@ -150,6 +169,8 @@ impl ReplayConfig {
             stages: Vec::new(),
             http2: false,
             keep_host: false,
+            cacert: None,
+            insecure: false,
             timeout: Duration::from_secs(30),
             max_in_flight: 1000,
             assert_headers: Vec::new(),
@@ -178,15 +199,52 @@ impl ReplayConfig {
             }
             _ => {}
         }
+        check_stages(&self.stages).map_err(|e| ReplayError::Config(format!("stages: {e}")))?;
         if self.iterations == Some(0) {
             return bad("--iterations must be at least 1".into());
         }
-        if !(self.target.starts_with("http://")) {
-            return bad(format!(
-                "target {:?} must be an http:// URL (https targets are not supported yet)",
-                self.target
-            ));
+        let rest = ["http://", "https://"]
+            .iter()
+            .find_map(|scheme| self.target.strip_prefix(scheme));
+        match rest {
+            None => {
+                return bad(format!(
+                    "target {:?} must be an http:// or https:// URL",
+                    self.target
+                ))
+            }
+            Some(r) if r.is_empty() || r.starts_with('/') => {
+                return bad(format!("target {:?} has no host", self.target))
+            }
+            Some(_) => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn load_files_are_checked() {
+        let f =
+            LoadFile::from_json(br#"{"stages": [{"duration": "1m30s", "target": 5}]}"#).unwrap();
+        assert_eq!(f.stages[0].duration, Duration::from_secs(90));
+        for (bad, why) in [
+            (&br#"{"stages": []}"#[..], "empty"),
+            (br#"{"stages": [{"duration": "1s", "target": -1}]}"#, "zero or more"),
+            (br#"{"stages": [{"duration": "1s", "target": 1, "vus": 2}]}"#, "vus"),
+            (br#"{"stages": [{"duration": "soon", "target": 1}]}"#, "soon"),
+            // Each fits in a Duration; their sum does not.
+            (
+                br#"{"stages": [{"duration": "500000000000y", "target": 1}, {"duration": "500000000000y", "target": 1}]}"#,
+                "longer than tapwire can count",
+            ),
+        ] {
+            let e = LoadFile::from_json(bad).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
     }
 }

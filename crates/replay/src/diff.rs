@@ -110,27 +110,34 @@ impl PathPattern {
     }
 
     /// True when the pattern matches `path` or one of its ancestors.
+    ///
+    /// Dynamic programming over (pattern step, path step), so that patterns
+    /// with many `**` cost `O(pattern × path)` rather than exponential time.
     pub fn matches(&self, path: &JsonPath) -> bool {
-        fn step(p: &[String], s: &[Seg]) -> bool {
-            match p.split_first() {
-                None => true,
-                Some((first, rest)) if first == "**" => {
-                    (0..=s.len()).any(|skip| step(rest, &s[skip..]))
+        let (p, s) = (&self.segs, &path.0);
+        let one = |pat: &str, seg: &Seg| {
+            pat == "*"
+                || match seg {
+                    Seg::Key(k) => k == pat,
+                    Seg::Index(i) => pat.parse::<usize>().is_ok_and(|n| n == *i),
                 }
-                Some((first, rest)) => match s.split_first() {
-                    None => false,
-                    Some((seg, srest)) => {
-                        let ok = first == "*"
-                            || match seg {
-                                Seg::Key(k) => k == first,
-                                Seg::Index(i) => first.parse::<usize>().is_ok_and(|n| n == *i),
-                            };
-                        ok && step(rest, srest)
-                    }
-                },
+        };
+        // `next[j]`: the steps after the current one match from path step `j`.
+        // The whole pattern consumed matches anywhere (an ancestor matched).
+        let mut next = vec![true; s.len() + 1];
+        for pat in p.iter().rev() {
+            let mut cur = vec![false; s.len() + 1];
+            for j in (0..=s.len()).rev() {
+                cur[j] = if pat == "**" {
+                    // Skip no step, or one more.
+                    next[j] || (j < s.len() && cur[j + 1])
+                } else {
+                    j < s.len() && one(pat, &s[j]) && next[j + 1]
+                };
             }
+            next = cur;
         }
-        step(&self.segs, &path.0)
+        next[0]
     }
 }
 
@@ -292,6 +299,20 @@ mod tests {
         let left = diff_json(&e, &a2, &pats(&["$.meta"]));
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].path, "$.keep");
+    }
+
+    #[test]
+    fn many_double_stars_match_in_polynomial_time() {
+        let deep = JsonPath((0..60).map(|i| Seg::Key(format!("k{i}"))).collect());
+        let p = PathPattern::parse(&format!("${}.nope", ".**".repeat(30))).unwrap();
+        let started = std::time::Instant::now();
+        assert!(!p.matches(&deep));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let p = PathPattern::parse("$.**.k59.**").unwrap();
+        assert!(p.matches(&deep));
+        let p = PathPattern::parse("$.k0.*.k2.**.k5").unwrap();
+        assert!(p.matches(&deep));
+        assert!(!PathPattern::parse("$.k1").unwrap().matches(&deep));
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub(crate) fn render(r: &Report) -> String {
         let _ = write!(
             h,
             "<h2>Mock accuracy</h2><p>{:.1}% of {} dependency calls answered from the recording: {} hit, {} miss, {} passthrough, {} other.</p>",
-            m.hit_rate * 100.0, m.total, m.hit, m.miss, m.passthrough, m.other
+            m.ratio() * 100.0, m.total(), m.hits, m.misses, m.passthroughs, m.other
         );
     }
     let _ = write!(

@@ -9,12 +9,15 @@ mod check;
 mod config;
 pub mod diff;
 mod endpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 mod goal;
 mod html;
 mod noise;
 mod progress;
 mod report;
 mod run;
+mod tls;
 
 use std::path::PathBuf;
 
@@ -25,10 +28,13 @@ pub use goal::{Goal, GoalError, GoalResult, LatencyStat, Metric, Op};
 pub use noise::{EndpointNoise, Noise};
 pub use progress::Progress;
 pub use report::{
-    Assertions, EndpointStats, Failure, MockAccuracy, Percentiles, Report, Second, Summary,
-    MAX_FAILURES, REPORT_VERSION,
+    Assertions, EndpointStats, Failure, Percentiles, Report, Second, Summary, MAX_FAILURES,
+    REPORT_VERSION,
 };
 pub use run::run;
+/// The mock responder's accuracy, as [`Report::mock`] holds it (defined in
+/// `tapwire-mock`, re-exported so report readers need one crate).
+pub use tapwire_mock::MockAccuracy;
 
 /// Why a replay could not run or report. Failed assertions are not errors:
 /// they are in the [`Report`].
@@ -51,6 +57,17 @@ pub enum ReplayError {
         #[source]
         source: std::io::Error,
     },
+    /// TLS for an `https://` target could not be set up (`--cacert`
+    /// unreadable or empty, no system roots).
+    #[error("cannot set up TLS for the target")]
+    Tls {
+        /// Why.
+        #[source]
+        source: tapwire_ca::CaError,
+    },
+    /// The mock responder's results file (`--mock-results`) could not be read.
+    #[error(transparent)]
+    MockResults(#[from] tapwire_mock::ResultsError),
     /// A bug in tapwire.
     #[error("internal error: {0}")]
     Internal(String),

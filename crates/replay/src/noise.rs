@@ -57,17 +57,19 @@ impl Noise {
             path: path.to_owned(),
             source,
         })?;
-        let n: Self = serde_json::from_slice(&data)
-            .map_err(|e| ReplayError::Config(format!("noise file {}: {e}", path.display())))?;
+        Self::from_json(&data)
+            .map_err(|e| ReplayError::Config(format!("noise file {}: {e}", path.display())))
+    }
+
+    /// Parses and checks a noise file's JSON; the error says what is wrong
+    /// (the caller adds where).
+    pub fn from_json(json: &[u8]) -> Result<Self, String> {
+        let n: Self = serde_json::from_slice(json).map_err(|e| e.to_string())?;
         if n.v != 1 {
-            return Err(ReplayError::Config(format!(
-                "noise file {}: version {} is not supported (expected 1)",
-                path.display(),
-                n.v
-            )));
+            return Err(format!("version {} is not supported (expected 1)", n.v));
         }
         for p in n.endpoints.values().flat_map(|e| &e.paths) {
-            PathPattern::parse(p).map_err(|e| ReplayError::Config(e.to_string()))?;
+            PathPattern::parse(p).map_err(|e| e.to_string())?;
         }
         Ok(n)
     }

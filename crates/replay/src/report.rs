@@ -132,54 +132,6 @@ pub struct Failure {
     pub problems: Vec<Problem>,
 }
 
-/// Mock responder accuracy from `--mock-results`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MockAccuracy {
-    /// Lines read.
-    pub total: u64,
-    /// Answered from the recording.
-    pub hit: u64,
-    /// No recorded answer matched.
-    pub miss: u64,
-    /// Sent on to the real dependency.
-    pub passthrough: u64,
-    /// Lines with another outcome, or unreadable.
-    pub other: u64,
-    /// `hit / total`.
-    pub hit_rate: f64,
-}
-
-impl MockAccuracy {
-    /// Reads the mock responder's JSON Lines (`{"outcome": "hit"|"miss"|"passthrough", …}`);
-    /// other fields are ignored, unreadable lines counted as `other`.
-    pub fn read(path: &Path) -> Result<Self, ReplayError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ReplayError::Io {
-            op: "read",
-            path: path.to_owned(),
-            source,
-        })?;
-        let mut m = Self::default();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            m.total += 1;
-            let outcome = serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v.get("outcome").and_then(|o| o.as_str()).map(str::to_owned));
-            match outcome.as_deref() {
-                Some("hit") => m.hit += 1,
-                Some("miss") => m.miss += 1,
-                Some("passthrough") => m.passthrough += 1,
-                _ => m.other += 1,
-            }
-        }
-        m.hit_rate = if m.total == 0 {
-            0.0
-        } else {
-            m.hit as f64 / m.total as f64
-        };
-        Ok(m)
-    }
-}
-
 /// Everything a replay found; serialized as `report.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -207,9 +159,9 @@ pub struct Report {
     pub failures: Vec<Failure>,
     /// Goals and verdicts.
     pub goals: Vec<GoalResult>,
-    /// Mock responder accuracy, when given.
+    /// Mock responder accuracy read from `--mock-results`, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mock: Option<MockAccuracy>,
+    pub mock: Option<tapwire_mock::MockAccuracy>,
     /// Noise learnt by this run (`--learn-noise`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_noise: Option<Noise>,

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request};
 use http_body_util::{BodyExt as _, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -22,8 +23,8 @@ use crate::config::{Mode, ReplayConfig, Stage};
 use crate::endpoint::endpoint_key;
 use crate::noise::{Noise, Observed};
 use crate::report::{
-    Assertions, EndpointStats, Failure, MockAccuracy, Percentiles, Report, Second, Summary,
-    MAX_FAILURES, REPORT_VERSION,
+    Assertions, EndpointStats, Failure, Percentiles, Report, Second, Summary, MAX_FAILURES,
+    REPORT_VERSION,
 };
 use crate::ReplayError;
 
@@ -52,6 +53,8 @@ struct Planned {
     endpoint: String,
     method: Result<Method, String>,
     path_and_query: String,
+    /// `base` + `path_and_query`, parsed once before the run (see `run`).
+    uri: Option<http::Uri>,
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Bytes,
     recorded: Option<Response>,
@@ -90,6 +93,7 @@ fn plan(snapshot: &Snapshot, keep_host: bool) -> Vec<Planned> {
                 method: Method::from_bytes(r.method.as_bytes())
                     .map_err(|_| format!("recorded method {:?} is not valid", r.method)),
                 path_and_query: r.path_and_query(),
+                uri: None,
                 headers,
                 body: r.body.data.clone(),
                 recorded: e.response.clone(),
@@ -122,7 +126,7 @@ struct EndpointChecks {
 }
 
 struct Shared {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     base: String,
     plan: Vec<Planned>,
     checks: HashMap<String, EndpointChecks>,
@@ -149,12 +153,18 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn send(&self, idx: usize) -> Result<Observed, String> {
+    /// Sends request `idx`. `full` (noise learning) always keeps the
+    /// response headers and parsed JSON; otherwise they are kept only when
+    /// an assertion can read them, since building them costs more per
+    /// request than the rest of the generator's own work.
+    async fn send(&self, idx: usize, full: bool) -> Result<Observed, String> {
         let p = &self.plan[idx];
         let method = p.method.clone()?;
-        let mut b = Request::builder()
-            .method(method)
-            .uri(format!("{}{}", self.base, p.path_and_query));
+        let mut b = Request::builder().method(method);
+        b = match &p.uri {
+            Some(uri) => b.uri(uri.clone()),
+            None => b.uri(format!("{}{}", self.base, p.path_and_query)),
+        };
         for (n, v) in &p.headers {
             b = b.header(n, v);
         }
@@ -174,7 +184,8 @@ impl Shared {
                 .map_err(|e| format!("reading the response body failed: {e}"))?
                 .to_bytes();
             let mut headers: BTreeMap<String, String> = BTreeMap::new();
-            for (n, v) in &parts.headers {
+            let want_headers = full || !self.cfg.assert_headers.is_empty();
+            for (n, v) in parts.headers.iter().filter(|_| want_headers) {
                 let v = String::from_utf8_lossy(v.as_bytes());
                 headers
                     .entry(n.as_str().to_owned())
@@ -184,10 +195,21 @@ impl Shared {
                     })
                     .or_insert_with(|| v.into_owned());
             }
+            // An answer byte-identical to the recording passes the body
+            // check without its JSON (see `check_body`): skip the parse.
+            let want_json = full
+                || (self.cfg.check_bodies
+                    && p.recorded
+                        .as_ref()
+                        .is_none_or(|r| r.body.truncated || r.body.data.as_ref() != body.as_ref()));
             Ok(Observed {
                 status: parts.status.as_u16(),
                 headers,
-                json: serde_json::from_slice(&body).ok(),
+                json: if want_json {
+                    serde_json::from_slice(&body).ok()
+                } else {
+                    None
+                },
                 body,
             })
         };
@@ -198,7 +220,7 @@ impl Shared {
 
     /// Sends request `idx` and records it, measuring from `intended`.
     async fn execute(&self, idx: usize, intended: Instant) {
-        let result = self.send(idx).await;
+        let result = self.send(idx, false).await;
         let done = Instant::now();
         let latency = done.saturating_duration_since(intended);
         let p = &self.plan[idx];
@@ -231,13 +253,20 @@ impl Shared {
                 ..Second::default()
             }));
         }
-        let ep = c
-            .endpoints
-            .entry(p.endpoint.clone())
-            .or_insert_with(|| EndpointStats {
-                endpoint: p.endpoint.clone(),
-                ..EndpointStats::default()
-            });
+        // Look up before inserting: entry() would clone the key on every
+        // request, not only on an endpoint's first.
+        if !c.endpoints.contains_key(&p.endpoint) {
+            c.endpoints.insert(
+                p.endpoint.clone(),
+                EndpointStats {
+                    endpoint: p.endpoint.clone(),
+                    ..EndpointStats::default()
+                },
+            );
+        }
+        let Some(ep) = c.endpoints.get_mut(&p.endpoint) else {
+            return; // inserted just above: never taken
+        };
         ep.count += 1;
         if failed {
             ep.failed += 1;
@@ -249,10 +278,20 @@ impl Shared {
                 c.seconds[second].errors += 1;
             }
             Ok(o) => {
-                *ep.statuses.entry(o.status.to_string()).or_default() += 1;
+                // Valid codes have a static string: no allocation per request.
+                let known = http::StatusCode::from_u16(o.status).ok();
+                match known.and_then(|k| ep.statuses.get_mut(k.as_str())) {
+                    Some(n) => *n += 1,
+                    None => *ep.statuses.entry(o.status.to_string()).or_default() += 1,
+                }
                 c.seconds[second].requests += 1;
                 let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-                c.latencies.entry(p.endpoint.clone()).or_default().push(us);
+                match c.latencies.get_mut(&p.endpoint) {
+                    Some(v) => v.push(us),
+                    None => {
+                        c.latencies.insert(p.endpoint.clone(), vec![us]);
+                    }
+                }
             }
         }
         if let Some(problems) = problems {
@@ -287,7 +326,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// The target (VUs or rate) at `t` into a staged run.
-fn stage_target(stages: &[Stage], t: Duration) -> f64 {
+pub(crate) fn stage_target(stages: &[Stage], t: Duration) -> f64 {
     let mut from = 0.0;
     let mut elapsed = Duration::ZERO;
     for s in stages {
@@ -336,7 +375,7 @@ impl Schedule {
 /// Replays `snapshot`'s inbound requests against `config.target`.
 pub async fn run(snapshot: &Snapshot, config: ReplayConfig) -> Result<Report, ReplayError> {
     config.validate()?;
-    let plan = plan(snapshot, config.keep_host);
+    let mut plan = plan(snapshot, config.keep_host);
     if plan.is_empty() {
         return Err(ReplayError::NoRequests(snapshot.manifest.name.clone()));
     }
@@ -345,11 +384,12 @@ pub async fn run(snapshot: &Snapshot, config: ReplayConfig) -> Result<Report, Re
     if config.http2 {
         builder.http2_only(true);
     }
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(config.timeout));
-    let client = builder.build(connector);
+    let client = builder.build(crate::tls::connector(&config)?);
     let base = config.target.trim_end_matches('/').to_owned();
+    // Parsed once here rather than formatted and parsed on every send.
+    for p in &mut plan {
+        p.uri = format!("{base}{}", p.path_and_query).parse().ok();
+    }
     let mut shared = Shared {
         client,
         base,
@@ -365,7 +405,7 @@ pub async fn run(snapshot: &Snapshot, config: ReplayConfig) -> Result<Report, Re
     let learned = if shared.cfg.learn_noise {
         let mut learned = Noise::new();
         for idx in 0..shared.plan.len() {
-            if let (Ok(a), Ok(b)) = (shared.send(idx).await, shared.send(idx).await) {
+            if let (Ok(a), Ok(b)) = (shared.send(idx, true).await, shared.send(idx, true).await) {
                 learned.learn(&shared.plan[idx].endpoint, &a, &b);
             }
         }
@@ -401,7 +441,8 @@ pub async fn run(snapshot: &Snapshot, config: ReplayConfig) -> Result<Report, Re
     shared.start = Instant::now();
     let shared = Arc::new(shared);
     let cfg = &shared.cfg;
-    let stages_len: Duration = cfg.stages.iter().map(|s| s.duration).sum();
+    // validate() checked that the sum fits.
+    let stages_len = crate::config::stages_duration(&cfg.stages).unwrap_or(Duration::MAX);
     let limit = match (cfg.duration, cfg.stages.is_empty()) {
         (Some(d), _) => Some(d),
         (None, false) => Some(stages_len),
@@ -521,7 +562,7 @@ pub async fn run(snapshot: &Snapshot, config: ReplayConfig) -> Result<Report, Re
     let mock = cfg
         .mock_results
         .as_deref()
-        .map(MockAccuracy::read)
+        .map(tapwire_mock::MockAccuracy::read)
         .transpose()?;
     let passed = goals.iter().all(|g| g.passed) && summary.assertions.failed == 0;
     if c.failures_total > c.failures.len() as u64 {
@@ -566,7 +607,11 @@ fn describe(cfg: &ReplayConfig, limit: Option<Duration>, iterations: Option<u64>
         parts.push(format!("{i} iteration(s)"));
     }
     if cfg.http2 {
-        parts.push("h2c".into());
+        parts.push(if cfg.target.starts_with("https://") {
+            "h2".into()
+        } else {
+            "h2c".into()
+        });
     }
     parts.join(", ")
 }

@@ -125,10 +125,36 @@ async fn ramped_rate_and_recorded_pace_send_the_planned_requests() {
 
 #[tokio::test]
 async fn unusable_configs_are_refused() {
-    let mut cfg = ReplayConfig::new("https://example.com");
-    assert!(run(&snapshot(), cfg.clone()).await.is_err());
+    let mut cfg = ReplayConfig::new("ftp://127.0.0.1:1");
+    let e = run(&snapshot(), cfg.clone()).await.expect_err("ftp target");
+    assert!(e.to_string().contains("http:// or https://"), "{e}");
+    cfg.target = "https://".into();
+    let e = run(&snapshot(), cfg.clone()).await.expect_err("no host");
+    assert!(e.to_string().contains("no host"), "{e}");
     cfg.target = "http://127.0.0.1:1".into();
     cfg.mode = Mode::Rps(-1.0);
-    let e = run(&snapshot(), cfg).await.expect_err("negative rate");
+    let e = run(&snapshot(), cfg.clone())
+        .await
+        .expect_err("negative rate");
     assert!(e.to_string().contains("--rps"), "{e}");
+    // Stages whose total length a clock cannot hold: a config error, not a panic.
+    cfg.mode = Mode::Vus(1);
+    let forever = Stage {
+        duration: Duration::MAX,
+        target: 1.0,
+    };
+    cfg.stages = vec![forever.clone(), forever];
+    let e = run(&snapshot(), cfg.clone())
+        .await
+        .expect_err("overflowing stages");
+    assert!(
+        e.to_string().contains("longer than tapwire can count"),
+        "{e}"
+    );
+    // An unreadable --cacert for an https target.
+    cfg.stages.clear();
+    cfg.target = "https://127.0.0.1:1".into();
+    cfg.cacert = Some("/nonexistent/ca.pem".into());
+    let e = run(&snapshot(), cfg).await.expect_err("missing cacert");
+    assert!(matches!(e, tapwire_replay::ReplayError::Tls { .. }), "{e}");
 }

@@ -6,13 +6,13 @@
 //! selected exchanges) under `snapshots/<id>/`. Formats are specified in
 //! `docs/specs/snapshot.md`.
 
-mod filter;
+mod http;
 mod location;
 mod snapshot;
 
-pub use filter::{Filter, FilterError};
 pub use location::{Location, LocationError};
 pub use snapshot::{
     build, Latency, Manifest, Selection, Snapshot, SnapshotError, SnapshotStore, TrafficStats,
     MANIFEST_VERSION,
 };
+pub use tapwire_filter::{Filter, FilterError};

@@ -3,21 +3,37 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as Key;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tapwire_model::{segment, Exchange};
+
+use crate::http::HyperConnector;
 
 /// A place that holds recordings or snapshots could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LocationError {
-    /// The URL names a scheme this build cannot reach.
-    #[error("{url}: {scheme}:// storage is not available in this build yet; use a local directory (a path or file:///…)")]
+    /// The URL names a scheme tapwire does not know.
+    #[error("{url}: unknown storage scheme {scheme}://; use a directory, file://, s3://, gs:// or az://")]
     Unsupported {
         /// The URL as given.
         url: String,
         /// Its scheme.
         scheme: String,
+    },
+    /// The object store client could not be configured (credentials,
+    /// region, endpoint).
+    #[error("{url}: {source}; see docs/storage.md for the environment each store reads")]
+    Config {
+        /// The URL as given.
+        url: String,
+        /// The builder's error.
+        #[source]
+        source: Box<object_store::Error>,
     },
     /// The URL or path is malformed.
     #[error("{url}: {reason}")]
@@ -70,15 +86,29 @@ impl std::fmt::Debug for Location {
 }
 
 impl Location {
-    /// Opens `spec`: a path, or a `file://` URL. A local directory is
-    /// created when missing, so that writers need no set-up.
+    /// Opens `spec`: a path, a `file://` URL, or an object store URL
+    /// (`s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`)
+    /// configured by the store's standard environment (`AWS_*`, `GOOGLE_*`,
+    /// `AZURE_*`). A local directory is created when missing, so that
+    /// writers need no set-up.
     pub fn open(spec: &str) -> Result<Self, LocationError> {
+        Self::open_with(spec, &[])
+    }
+
+    /// Like [`open`](Self::open), with object store settings given as
+    /// `(key, value)` pairs on top of the environment, e.g.
+    /// `("aws_endpoint", "http://127.0.0.1:9000")`; keys are those of the
+    /// environment variables, in lower case.
+    pub fn open_with(spec: &str, config: &[(&str, &str)]) -> Result<Self, LocationError> {
         let invalid = |reason: String| LocationError::Invalid {
             url: spec.to_owned(),
             reason,
         };
         let path: PathBuf = match spec.split_once("://") {
             Some(("file", rest)) => PathBuf::from(rest),
+            Some((scheme @ ("s3" | "s3a" | "gs" | "az" | "azure"), rest)) => {
+                return Self::cloud(spec, scheme, rest, config)
+            }
             Some((scheme, _)) => {
                 return Err(LocationError::Unsupported {
                     url: spec.to_owned(),
@@ -97,6 +127,61 @@ impl Location {
         Ok(Self {
             store: Arc::new(store),
             url: format!("file://{}", abs.display()),
+        })
+    }
+
+    fn cloud(
+        spec: &str,
+        scheme: &str,
+        rest: &str,
+        settings: &[(&str, &str)],
+    ) -> Result<Self, LocationError> {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(LocationError::Invalid {
+                url: spec.to_owned(),
+                reason: format!("expected {scheme}://BUCKET[/PREFIX]"),
+            });
+        }
+        let root = format!("{scheme}://{bucket}");
+        let config = |source| LocationError::Config {
+            url: spec.to_owned(),
+            source: Box::new(source),
+        };
+        let unknown = |key: &str| LocationError::Invalid {
+            url: spec.to_owned(),
+            reason: format!("unknown {scheme} setting {key:?}"),
+        };
+        // The three builders share their shape but no trait.
+        macro_rules! build {
+            ($builder:ty) => {
+                Arc::new(
+                    settings
+                        .iter()
+                        .try_fold(<$builder>::from_env(), |b, (k, v)| {
+                            Ok(b.with_config(k.parse().map_err(|_| unknown(k))?, *v))
+                        })?
+                        .with_url(root)
+                        .with_http_connector(HyperConnector)
+                        .build()
+                        .map_err(config)?,
+                )
+            };
+        }
+        let store: Arc<dyn ObjectStore> = match scheme {
+            "s3" | "s3a" => build!(AmazonS3Builder),
+            "gs" => build!(GoogleCloudStorageBuilder),
+            _ => build!(MicrosoftAzureBuilder),
+        };
+        let prefix = prefix.trim_matches('/');
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            store
+        } else {
+            Arc::new(PrefixStore::new(store, prefix))
+        };
+        Ok(Self {
+            store,
+            url: spec.trim_end_matches('/').to_owned(),
         })
     }
 
@@ -170,7 +255,9 @@ impl Location {
             .map_err(self.err("delete", key))
     }
 
-    /// Every exchange in the segments below `prefix`, ordered by start time.
+    /// Every exchange in the segments below `prefix`, ordered by start time;
+    /// an exchange stored twice (a batch retried under a new name) is
+    /// returned once.
     pub async fn read_exchanges(&self, prefix: &str) -> Result<Vec<Exchange>, LocationError> {
         let mut all = Vec::new();
         for key in self.list(prefix).await? {
@@ -187,6 +274,7 @@ impl Location {
             all.extend(exchanges);
         }
         all.sort_by(|a, b| a.start.cmp(&b.start).then(a.id.cmp(&b.id)));
+        all.dedup_by(|a, b| a.id == b.id);
         Ok(all)
     }
 }

@@ -3,8 +3,9 @@
 one JSON object describing what came back, so that a direct run and a run
 through the proxy can be compared for equality.
 
-usage: grpc_client.py TARGET [--tls-ca PEM] [--proxy http://host:port]
-Plaintext h2c unless --tls-ca is given; --proxy tunnels with CONNECT."""
+usage: grpc_client.py TARGET [--tls-ca PEM] [--proxy http://host:port] [--stream-fail]
+Plaintext h2c unless --tls-ca is given; --proxy tunnels with CONNECT;
+--stream-fail also calls StreamFail (a non-OK status in trailers)."""
 
 import argparse
 import json
@@ -18,6 +19,7 @@ def main():
     ap.add_argument("target")
     ap.add_argument("--tls-ca")
     ap.add_argument("--proxy")
+    ap.add_argument("--stream-fail", action="store_true")
     args = ap.parse_args()
     # Only the proxy given here, never one from the environment.
     options = [("grpc.http_proxy", args.proxy)] if args.proxy else [("grpc.enable_http_proxy", 0)]
@@ -48,6 +50,16 @@ def main():
         out["fail"] = {"code": "OK"}
     except grpc.RpcError as e:
         out["fail"] = {"code": e.code().name, "details": e.details()}
+
+    if args.stream_fail:
+        call = channel.unary_stream("/tapwire.test.Echo/StreamFail")(b"x", timeout=10)
+        got = []
+        try:
+            for m in call:
+                got.append(m.decode())
+            out["stream_fail"] = {"responses": got, "code": "OK"}
+        except grpc.RpcError as e:
+            out["stream_fail"] = {"responses": got, "code": e.code().name, "details": e.details()}
 
     print(json.dumps(out, sort_keys=True), flush=True)
     return 0

@@ -4,7 +4,9 @@
 Service tapwire.test.Echo:
   Unary(bytes)        -> b"echo:" + request, trailing metadata x-echo: yes
   ServerStream(bytes) -> five messages b"part-<i>:" + request
-  Fail(bytes)         -> status NOT_FOUND, details "no such thing"
+  Fail(bytes)         -> status NOT_FOUND, details "no such thing" (trailers-only)
+  StreamFail(bytes)   -> two messages, then status RESOURCE_EXHAUSTED,
+                         details "quota exceeded" (in trailers, after data)
 Plaintext (h2c) by default; with --tls-cert and --tls-key, TLS.
 Prints "READY <port>" once listening.
 """
@@ -30,6 +32,12 @@ def fail(request, context):
     context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
 
 
+def stream_fail(request, context):
+    for i in range(2):
+        yield b"part-%d:" % i + request
+    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "quota exceeded")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tls-cert")
@@ -41,6 +49,7 @@ def main():
             "Unary": grpc.unary_unary_rpc_method_handler(unary),
             "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
             "Fail": grpc.unary_unary_rpc_method_handler(fail),
+            "StreamFail": grpc.unary_stream_rpc_method_handler(stream_fail),
         },
     )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))

@@ -7,10 +7,13 @@
 //! are for tests only.
 
 pub mod captures;
+pub mod cloud;
 pub mod curl;
 pub mod data;
+pub mod forwarder;
 pub mod http;
 pub mod inprocess;
+pub mod java;
 pub mod metrics;
 pub mod mock;
 pub mod net;

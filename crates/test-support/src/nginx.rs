@@ -68,6 +68,19 @@ impl Nginx {
         n
     }
 
+    /// Starts nginx serving TLS (plus `extra_listen`, e.g. `"http2"`) with
+    /// `ca`'s server certificate, valid for `localhost` and `127.0.0.1`.
+    pub fn start_tls(extra_listen: &str, ca: &crate::TestCa, server_body: &str) -> Self {
+        Self::start(
+            &format!("ssl {extra_listen}"),
+            &format!(
+                "    ssl_certificate {};\n    ssl_certificate_key {};\n{server_body}",
+                ca.server_cert.display(),
+                ca.server_key.display()
+            ),
+        )
+    }
+
     /// nginx's error log.
     pub fn error_log(&self) -> PathBuf {
         self.tmp.path().join("error.log")

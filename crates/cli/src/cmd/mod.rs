@@ -13,6 +13,7 @@ pub(crate) mod demo;
 mod har;
 mod inspect;
 pub(crate) mod mock;
+pub(crate) mod pipeline;
 mod proxy;
 pub(crate) mod replay;
 pub(crate) mod report;
@@ -31,6 +32,8 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Mock(c) => mock::run(c),
         Command::Replay(c) => replay::run(c),
         Command::Report(c) => report::run(c),
+        Command::Forwarder(c) => pipeline::forwarder(c),
+        Command::Filter(c) => pipeline::filter(c),
     }
 }
 
@@ -60,8 +63,30 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// Set once stdout turned out to be closed (`tapwire inspect DIR | head -1`).
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Command output (not logs) goes to stdout; everything else to stderr.
-#[allow(clippy::print_stdout)]
+///
+/// A reader that stops reading (`| head`) is not an error: the output is
+/// dropped from then on and the command finishes with its own exit code, as
+/// it would with its output read to the end (`println!` would panic). Other
+/// write errors (a full disk) are reported once on stderr.
 pub(crate) fn println_out(s: &str) {
-    println!("{s}");
+    use std::io::Write as _;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let res = out
+        .write_all(s.as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = res {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write to stdout: {e}");
+        }
+    }
 }

@@ -9,8 +9,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use prometheus_client::registry::Registry;
 use tapwire_ca::CertificateAuthority;
+use tapwire_dlp::Redactor;
+use tapwire_model::Exchange;
 use tapwire_model::Service;
-use tapwire_proxy::{DropReason, Metrics, Mode, Proxy, ProxyConfig, RunningProxy, SegmentDirSink};
+use tapwire_proxy::{
+    CaptureSink, ForwarderSink, Metrics, Mode, Proxy, ProxyConfig, RunningProxy, SegmentDirSink,
+    SinkError, UplinkConfig,
+};
 
 use super::runtime;
 use crate::args::{ProxyArgs, ProxyCmd, ProxyMode, RecordCmd};
@@ -39,18 +44,78 @@ fn config(args: &ProxyArgs, mode: Mode, ca: Option<Arc<CertificateAuthority>>) -
     }
 }
 
+/// Redacts each capture on the sink thread before the inner sink stores
+/// or sends it (`--dlp`).
+struct Redacting {
+    inner: Box<dyn CaptureSink>,
+    redactor: Redactor,
+}
+
+impl CaptureSink for Redacting {
+    fn attach(&mut self, metrics: &Arc<Metrics>) {
+        self.inner.attach(metrics);
+    }
+
+    fn write(&mut self, exchange: Exchange) -> Result<(), SinkError> {
+        self.inner
+            .write(self.redactor.redact(exchange).into_inner())
+    }
+
+    fn tick(&mut self) -> Result<(), SinkError> {
+        self.inner.tick()
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.inner.flush()
+    }
+}
+
+/// Where captures go: the forwarder when one is named, else `--out`;
+/// redacted first with `--dlp`.
+fn sink(args: &ProxyArgs) -> anyhow::Result<Box<dyn CaptureSink>> {
+    let base: Box<dyn CaptureSink> = match &args.forwarder {
+        Some(url) => {
+            let mut config = UplinkConfig::new(
+                url.clone(),
+                args.forwarder_api_key.clone().unwrap_or_default(),
+            );
+            config.buffer_exchanges = args.forwarder_buffer;
+            config.extra_ca_bundle = args.extra_ca.clone();
+            Box::new(ForwarderSink::new(config)?)
+        }
+        None => Box::new(SegmentDirSink::new(&args.out)?),
+    };
+    if !args.dlp {
+        return Ok(base);
+    }
+    let redactor = args
+        .dlp_args
+        .redactor(true, Some(&super::pipeline::local_key_path()))?;
+    Ok(Box::new(Redacting {
+        inner: base,
+        redactor,
+    }))
+}
+
+/// Where the summary says captures went.
+fn destination(args: &ProxyArgs) -> String {
+    match &args.forwarder {
+        Some(url) => format!("forwarder {url}"),
+        None => args.out.display().to_string(),
+    }
+}
+
 async fn start(
     args: &ProxyArgs,
     mode: Mode,
     ca: Option<Arc<CertificateAuthority>>,
 ) -> anyhow::Result<RunningProxy> {
-    let sink = SegmentDirSink::new(&args.out)?;
-    let running = Proxy::start(config(args, mode, ca), Box::new(sink), Registry::default()).await?;
+    let running = Proxy::start(config(args, mode, ca), sink(args)?, Registry::default()).await?;
     Ok(running)
 }
 
 /// Resolves on Ctrl-C or SIGTERM (how Kubernetes stops a container).
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -71,22 +136,21 @@ async fn stop_signal() {
     let _ = ctrl_c.await;
 }
 
-fn summary(metrics: &Metrics, out: &Path) -> String {
-    let dropped: u64 = [
-        DropReason::QueueFull,
-        DropReason::SinkError,
-        DropReason::SinkClosed,
-    ]
-    .into_iter()
-    .map(|r| metrics.dropped(r))
-    .sum();
-    format!(
-        "recorded {} exchanges to {} ({} dropped); see them with: tapwire inspect {}",
-        metrics.written(),
-        out.display(),
-        dropped,
-        out.display()
-    )
+fn summary(metrics: &Metrics, args: &ProxyArgs) -> String {
+    let dropped = metrics.dropped_total();
+    match &args.forwarder {
+        Some(_) => format!(
+            "sent {} exchanges to {} ({dropped} dropped)",
+            metrics.forwarded(),
+            destination(args),
+        ),
+        None => format!(
+            "recorded {} exchanges to {} ({dropped} dropped); see them with: tapwire inspect {}",
+            metrics.written(),
+            destination(args),
+            args.out.display()
+        ),
+    }
 }
 
 pub(crate) fn proxy(cmd: ProxyCmd) -> anyhow::Result<ExitCode> {
@@ -106,7 +170,7 @@ pub(crate) fn proxy(cmd: ProxyCmd) -> anyhow::Result<ExitCode> {
         tracing::info!("stopping: finishing open requests and flushing captures");
         let metrics = running.metrics.clone();
         running.shutdown(GRACE).await;
-        eprintln!("{}", summary(&metrics, &cmd.proxy.out));
+        eprintln!("{}", summary(&metrics, &cmd.proxy));
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -235,7 +299,7 @@ pub(crate) fn record(cmd: RecordCmd) -> anyhow::Result<ExitCode> {
         };
         let metrics = running.metrics.clone();
         running.shutdown(GRACE).await;
-        eprintln!("{}", summary(&metrics, &cmd.proxy.out));
+        eprintln!("{}", summary(&metrics, &cmd.proxy));
         Ok(code)
     })
 }

@@ -24,9 +24,16 @@ pub(crate) struct ReplayCmd {
     /// Snapshot to replay, by name or id.
     #[arg(long)]
     snapshot: String,
-    /// Base URL of the build under test (http://host:port).
+    /// Base URL of the build under test (http://host:port or https://host:port).
     #[arg(long)]
     target: String,
+    /// PEM bundle of CAs to trust for an https:// target, besides the system roots.
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// Do not verify the https:// target's certificate (self-signed test
+    /// builds only; a warning is logged).
+    #[arg(long)]
+    insecure: bool,
     #[command(flatten)]
     store: StoreArg,
     /// Closed model: this many virtual users, each replaying the requests in
@@ -52,7 +59,8 @@ pub(crate) struct ReplayCmd {
     /// targets are VUs, or requests per second with --rps.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Speak HTTP/2 with prior knowledge (h2c) to the target.
+    /// Speak HTTP/2 to the target: with prior knowledge (h2c) to an
+    /// http:// target, by ALPN to an https:// one.
     #[arg(long)]
     http2: bool,
     /// Send the recorded Host header instead of the target's.
@@ -128,6 +136,8 @@ pub(crate) fn run(cmd: ReplayCmd) -> anyhow::Result<ExitCode> {
     cfg.iterations = cmd.iterations;
     cfg.http2 = cmd.http2;
     cfg.keep_host = cmd.keep_host;
+    cfg.cacert = cmd.cacert.clone();
+    cfg.insecure = cmd.insecure;
     cfg.timeout = cmd.timeout;
     cfg.max_in_flight = cmd.max_in_flight;
     cfg.assert_headers = cmd.assert_headers.clone();

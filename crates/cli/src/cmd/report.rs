@@ -100,11 +100,11 @@ pub(crate) fn summary_table(r: &Report) -> String {
     if let Some(m) = &r.mock {
         out.push_str(&format!(
             "\nmocks: {:.1}% hit ({} hit, {} miss, {} passthrough of {})",
-            m.hit_rate * 100.0,
-            m.hit,
-            m.miss,
-            m.passthrough,
-            m.total
+            m.ratio() * 100.0,
+            m.hits,
+            m.misses,
+            m.passthroughs,
+            m.total()
         ));
     }
     for f in r.failures.iter().take(10) {

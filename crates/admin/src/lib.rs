@@ -1,10 +1,12 @@
-//! The admin listener: Prometheus metrics and health probes.
+//! The admin listener every tapwire server shares: Prometheus `/metrics`,
+//! `/healthz` (and `/livez`) for liveness, `/readyz` for readiness.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -12,15 +14,19 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::body::{full, ProxyBody};
+/// Answers `/readyz`: `Ok` when ready, or why not.
+pub type Readiness = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
-/// What `/readyz` checks.
-#[derive(Debug, Clone)]
-pub(crate) struct Health {
-    pub(crate) sink_alive: Arc<AtomicBool>,
+/// A readiness check that always passes.
+pub fn always_ready() -> Readiness {
+    Arc::new(|| Ok(()))
 }
 
-fn respond(registry: &Registry, health: &Health, req: &Request<Incoming>) -> Response<ProxyBody> {
+fn respond(
+    registry: &Registry,
+    ready: &Readiness,
+    req: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let (status, ctype, body) = match req.uri().path() {
         "/metrics" => {
             let mut out = String::new();
@@ -38,34 +44,32 @@ fn respond(registry: &Registry, health: &Health, req: &Request<Incoming>) -> Res
             }
         }
         "/healthz" | "/livez" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        "/readyz" => {
-            if health.sink_alive.load(Ordering::Acquire) {
-                (StatusCode::OK, "text/plain", "ready\n".to_owned())
-            } else {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain",
-                    "capture sink stopped\n".to_owned(),
-                )
-            }
-        }
+        "/readyz" => match ready() {
+            Ok(()) => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
+            Err(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("{why}\n"),
+            ),
+        },
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
             "not found: try /metrics, /healthz or /readyz\n".to_owned(),
         ),
     };
-    let mut resp = Response::new(full(body));
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     resp
 }
 
-pub(crate) async fn serve(
+/// Serves the admin endpoints on `listener` until `stop` changes.
+pub async fn serve(
     listener: TcpListener,
     registry: Arc<Registry>,
-    health: Health,
+    ready: Readiness,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -80,11 +84,10 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        let registry = registry.clone();
-        let health = health.clone();
+        let (registry, ready) = (registry.clone(), ready.clone());
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
-                let r = respond(&registry, &health, &req);
+                let r = respond(&registry, &ready, &req);
                 async move { Ok::<_, Infallible>(r) }
             });
             let _ = hyper::server::conn::http1::Builder::new()

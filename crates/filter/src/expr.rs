@@ -1,12 +1,15 @@
-//! The snapshot filter expression: comma-separated conditions that must all
-//! hold, `FIELD OP VALUE` with `=`, `!=`, `~` (glob) and `!~`.
+//! The one-line filter expression: comma-separated conditions that must all
+//! hold, `FIELD OP VALUE` with `=`, `!=`, `~` (a glob, or a regular
+//! expression written `re:…`) and `!~`.
 //!
-//! Fields: `direction`, `service`, `protocol`, `method`, `host` (upstream
-//! host), `port`, `authority`, `path`, `status`, `key` (`service:host:port`).
+//! Fields are those of [`Field`]: `direction`, `service`, `protocol`,
+//! `method`, `host` (upstream host), `port`, `authority`, `path`, `status`,
+//! `key` (`service:host:port`) and `header.NAME` (a request header).
 //! Example: `direction=inbound,path~/api/**,status!=404`.
 
-use globset::{Glob, GlobMatcher};
 use tapwire_model::Exchange;
+
+use crate::field::{Field, Pattern};
 
 /// A filter expression could not be parsed.
 #[derive(Debug, thiserror::Error)]
@@ -18,67 +21,11 @@ pub struct FilterError {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    Direction,
-    Service,
-    Protocol,
-    Method,
-    Host,
-    Port,
-    Authority,
-    Path,
-    Status,
-    Key,
-}
-
-impl Field {
-    const NAMES: &'static str =
-        "direction, service, protocol, method, host, port, authority, path, status, key";
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "direction" => Field::Direction,
-            "service" => Field::Service,
-            "protocol" => Field::Protocol,
-            "method" => Field::Method,
-            "host" => Field::Host,
-            "port" => Field::Port,
-            "authority" => Field::Authority,
-            "path" => Field::Path,
-            "status" => Field::Status,
-            "key" => Field::Key,
-            _ => return None,
-        })
-    }
-
-    fn value(self, e: &Exchange) -> Option<String> {
-        Some(match self {
-            Field::Direction => e.direction.to_string(),
-            Field::Service => e.service.name.clone(),
-            Field::Protocol => e.protocol.to_string(),
-            Field::Method => e.request.as_ref()?.method.clone(),
-            Field::Host => e.upstream.host.clone(),
-            Field::Port => e.upstream.port.to_string(),
-            Field::Authority => e.request.as_ref()?.authority.clone(),
-            Field::Path => e.request.as_ref()?.path.clone(),
-            Field::Status => e.response.as_ref()?.status.to_string(),
-            Field::Key => e.key(),
-        })
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Test {
-    Eq(String),
-    Glob(GlobMatcher),
-}
-
 #[derive(Debug, Clone)]
 struct Condition {
     field: Field,
     negate: bool,
-    test: Test,
+    pattern: Pattern,
 }
 
 /// A parsed filter; the empty filter keeps everything.
@@ -109,16 +56,19 @@ impl Filter {
                     Field::NAMES
                 ))
             })?;
-            let test = if op.ends_with('~') {
-                let glob = Glob::new(value).map_err(|e| err(format!("bad glob: {e}")))?;
-                Test::Glob(glob.compile_matcher())
+            let pattern = if op.ends_with('~') {
+                Pattern::new(&field, value).and_then(|p| match p {
+                    Pattern::Exact(text) => Pattern::glob(&field, &text),
+                    p => Ok(p),
+                })
             } else {
-                Test::Eq(value.to_owned())
-            };
+                Ok(Pattern::Exact(value.to_owned()))
+            }
+            .map_err(|e| err(e.to_string()))?;
             conditions.push(Condition {
                 field,
                 negate: op.starts_with('!'),
-                test,
+                pattern,
             });
         }
         Ok(Self {
@@ -135,13 +85,9 @@ impl Filter {
     /// True when every condition holds for `e`. A field the exchange lacks
     /// (the path of a TCP flow) matches no `=`/`~` and every `!=`/`!~`.
     pub fn matches(&self, e: &Exchange) -> bool {
-        self.conditions.iter().all(|c| {
-            let hit = c.field.value(e).is_some_and(|v| match &c.test {
-                Test::Eq(want) => v.eq_ignore_ascii_case(want),
-                Test::Glob(g) => g.is_match(&v),
-            });
-            hit != c.negate
-        })
+        self.conditions
+            .iter()
+            .all(|c| c.field.any(e, |v| c.pattern.is_match(&c.field, v)) != c.negate)
     }
 }
 
@@ -204,6 +150,6 @@ mod tests {
         assert!(Filter::parse("path~[")
             .unwrap_err()
             .to_string()
-            .contains("bad glob"));
+            .contains("bad pattern"));
     }
 }

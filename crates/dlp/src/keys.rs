@@ -1,0 +1,361 @@
+//! Field names that say what their value is: password-like keys whose values
+//! are redacted whole, and keys that make a bare number a phone or an SSN.
+//!
+//! Names are compared after normalisation: ASCII lower case, with `_`, `-`,
+//! `.` and spaces removed, so `api_key`, `apiKey`, `API-KEY` and `x-api-key`
+//! all read as `apikey` / `xapikey`. Patterns are that normal form with an
+//! optional `*` at either end (`*token` = ends with `token`).
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+
+/// What a field name says about its value. Higher variants win when a name
+/// matches several patterns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum KeyClass {
+    /// Nothing special: values are scanned like any text.
+    None,
+    /// Bare 7–15 digit numbers are phone numbers.
+    Phone,
+    /// Bare 9-digit numbers are SSNs.
+    Ssn,
+    /// The whole value is a secret (configurable list).
+    Secret,
+    /// The value is an HTTP credential (`Bearer …`, `Basic …`).
+    Authorization,
+    /// The value is an AWS secret access key.
+    AwsSecret,
+}
+
+/// The password-like keys used when the configuration does not replace them.
+pub const DEFAULT_SECRET_KEYS: &[&str] = &[
+    "*password*",
+    "*passwd*",
+    "pwd",
+    "*secret*",
+    "*token",
+    "*apikey",
+    "apikey*",
+    "*privatekey",
+    "*credentials",
+    "*sessionid",
+    "cvv",
+    "cvv2",
+    "cvc",
+    "pin",
+    "otp",
+];
+
+const AWS_SECRET_KEYS: &[&str] = &["*secretaccesskey*", "awssecret*", "*awssecretkey*"];
+const AUTHORIZATION_KEYS: &[&str] = &["authorization", "proxyauthorization"];
+const SSN_KEYS: &[&str] = &["*ssn", "*socialsecurity*"];
+const PHONE_KEYS: &[&str] = &[
+    "*phone*",
+    "*mobile*",
+    "tel",
+    "*telnumber",
+    "*msisdn*",
+    "fax",
+    "*faxnumber",
+    "cell",
+    "*cellnumber",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anchor {
+    Exact,
+    Prefix,
+    Suffix,
+    Contains,
+}
+
+/// Why a key pattern was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PatternError {
+    Empty,
+    InnerStar,
+}
+
+impl std::fmt::Display for PatternError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PatternError::Empty => {
+                f.write_str("is empty once `*`, `_`, `-`, `.` and spaces are removed")
+            }
+            PatternError::InnerStar => f.write_str("may have `*` only at its start or end"),
+        }
+    }
+}
+
+fn parse_pattern(p: &str) -> Result<(Anchor, Vec<u8>), PatternError> {
+    let lead = p.starts_with('*');
+    let trail = p.len() > 1 && p.ends_with('*');
+    let core = &p[usize::from(lead)..p.len() - usize::from(trail)];
+    if core.contains('*') {
+        return Err(PatternError::InnerStar);
+    }
+    let mut lit = Vec::with_capacity(core.len());
+    normalize_into(core.as_bytes(), &mut lit);
+    if lit.is_empty() {
+        return Err(PatternError::Empty);
+    }
+    let anchor = match (lead, trail) {
+        (false, false) => Anchor::Exact,
+        (false, true) => Anchor::Prefix,
+        (true, false) => Anchor::Suffix,
+        (true, true) => Anchor::Contains,
+    };
+    Ok((anchor, lit))
+}
+
+/// Checks one configured key pattern; the message says what is wrong.
+pub(crate) fn check_pattern(p: &str) -> Result<(), PatternError> {
+    parse_pattern(p).map(|_| ())
+}
+
+fn normalize_into(key: &[u8], out: &mut Vec<u8>) {
+    out.extend(
+        key.iter()
+            .filter(|b| !matches!(b, b'_' | b'-' | b'.' | b' '))
+            .map(u8::to_ascii_lowercase),
+    );
+}
+
+/// Names longer than this are classified without the cache.
+const CACHED_KEY_LEN: usize = 24;
+const CACHE_SLOTS: usize = 512;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    owner: u64,
+    len: u8,
+    key: [u8; CACHED_KEY_LEN],
+    class: KeyClass,
+}
+
+thread_local! {
+    /// Recently classified names, per thread: payloads repeat their field
+    /// names (arrays of records, one API's exchanges), and classifying is
+    /// the costliest per-name step. Entries carry the matcher's id, so
+    /// matchers with different lists never see each other's answers.
+    static CACHE: std::cell::RefCell<Box<[Slot; CACHE_SLOTS]>> = std::cell::RefCell::new(Box::new(
+        [Slot { owner: 0, len: 0, key: [0; CACHED_KEY_LEN], class: KeyClass::None }; CACHE_SLOTS],
+    ));
+}
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Classifies field names against every key pattern in one automaton pass.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyMatcher {
+    /// Identity for the per-thread cache (clones share it: same lists).
+    id: u64,
+    ac: Option<AhoCorasick>,
+    /// Per automaton pattern: anchors and classes that use that literal.
+    rules: Vec<Vec<(Anchor, KeyClass)>>,
+}
+
+impl KeyMatcher {
+    /// Builds the matcher from the secret key list (already validated) plus
+    /// the built-in context keys whose detectors are on.
+    pub(crate) fn new(
+        secret_keys: &[String],
+        phone: bool,
+        ssn: bool,
+        aws: bool,
+        auth: bool,
+    ) -> Self {
+        let mut lits: Vec<Vec<u8>> = Vec::new();
+        let mut rules: Vec<Vec<(Anchor, KeyClass)>> = Vec::new();
+        let mut add = |p: &str, class: KeyClass| {
+            let Ok((anchor, lit)) = parse_pattern(p) else {
+                return;
+            };
+            match lits.iter().position(|l| *l == lit) {
+                Some(i) => rules[i].push((anchor, class)),
+                None => {
+                    lits.push(lit);
+                    rules.push(vec![(anchor, class)]);
+                }
+            }
+        };
+        for p in secret_keys {
+            add(p, KeyClass::Secret);
+        }
+        let builtin: [(&[&str], KeyClass, bool); 4] = [
+            (AWS_SECRET_KEYS, KeyClass::AwsSecret, aws),
+            (AUTHORIZATION_KEYS, KeyClass::Authorization, auth),
+            (SSN_KEYS, KeyClass::Ssn, ssn),
+            (PHONE_KEYS, KeyClass::Phone, phone),
+        ];
+        for (list, class, on) in builtin {
+            if on {
+                for p in list {
+                    add(p, class);
+                }
+            }
+        }
+        let ac = if lits.is_empty() {
+            None
+        } else {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
+                .prefilter(false)
+                .build(&lits)
+                .ok()
+        };
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self { id, ac, rules }
+    }
+
+    /// As [`KeyMatcher::classify`], through a small per-thread cache.
+    pub(crate) fn classify_cached(&self, key: &[u8]) -> KeyClass {
+        if key.len() > CACHED_KEY_LEN || key.is_empty() {
+            return self.classify(key);
+        }
+        let mut buf = [0u8; CACHED_KEY_LEN];
+        buf[..key.len()].copy_from_slice(key);
+        let mut h = (key.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.id;
+        for chunk in buf.chunks_exact(8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+        let idx = (h >> 40) as usize % CACHE_SLOTS;
+        let hit = CACHE.with(|c| {
+            let c = c.borrow();
+            let slot = &c[idx];
+            (slot.owner == self.id && usize::from(slot.len) == key.len() && slot.key == buf)
+                .then_some(slot.class)
+        });
+        if let Some(class) = hit {
+            return class;
+        }
+        let class = self.classify(key);
+        CACHE.with(|c| {
+            c.borrow_mut()[idx] = Slot {
+                owner: self.id,
+                // Cached keys are at most 24 bytes long.
+                len: key.len() as u8,
+                key: buf,
+                class,
+            };
+        });
+        class
+    }
+
+    /// What the field name `key` (raw, as in the payload) says about its value.
+    pub(crate) fn classify(&self, key: &[u8]) -> KeyClass {
+        let Some(ac) = &self.ac else {
+            return KeyClass::None;
+        };
+        let mut buf = [0u8; 64];
+        let mut heap = Vec::new();
+        let norm: &[u8] = if key.len() <= buf.len() {
+            let mut n = 0;
+            for &b in key {
+                if !matches!(b, b'_' | b'-' | b'.' | b' ') {
+                    buf[n] = b.to_ascii_lowercase();
+                    n += 1;
+                }
+            }
+            &buf[..n]
+        } else {
+            normalize_into(key, &mut heap);
+            &heap
+        };
+        let mut best = KeyClass::None;
+        for m in ac.find_overlapping_iter(norm) {
+            for &(anchor, class) in &self.rules[m.pattern().as_usize()] {
+                let ok = match anchor {
+                    Anchor::Exact => m.start() == 0 && m.end() == norm.len(),
+                    Anchor::Prefix => m.start() == 0,
+                    Anchor::Suffix => m.end() == norm.len(),
+                    Anchor::Contains => true,
+                };
+                if ok && class > best {
+                    best = class;
+                }
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> KeyMatcher {
+        let keys: Vec<String> = DEFAULT_SECRET_KEYS.iter().map(|s| s.to_string()).collect();
+        KeyMatcher::new(&keys, true, true, true, true)
+    }
+
+    #[test]
+    fn password_like_keys() {
+        let m = defaults();
+        for k in [
+            "password",
+            "Password",
+            "user_password",
+            "passwordConfirm",
+            "passwd",
+            "secret",
+            "client_secret",
+            "token",
+            "access_token",
+            "refreshToken",
+            "id-token",
+            "api_key",
+            "apiKey",
+            "X-Api-Key",
+            "APIKEY",
+            "private_key",
+            "cvv",
+            "session_id",
+        ] {
+            assert_eq!(m.classify(k.as_bytes()), KeyClass::Secret, "{k}");
+        }
+        for k in [
+            "name",
+            "tokens_used",
+            "max_tokens",
+            "token_type",
+            "pinned",
+            "keyboard",
+            "email",
+            "spinner",
+        ] {
+            assert_eq!(m.classify(k.as_bytes()), KeyClass::None, "{k}");
+        }
+    }
+
+    #[test]
+    fn context_keys() {
+        let m = defaults();
+        assert_eq!(m.classify(b"aws_secret_access_key"), KeyClass::AwsSecret);
+        assert_eq!(m.classify(b"SecretAccessKey"), KeyClass::AwsSecret);
+        assert_eq!(m.classify(b"Authorization"), KeyClass::Authorization);
+        assert_eq!(m.classify(b"ssn"), KeyClass::Ssn);
+        assert_eq!(m.classify(b"customer_ssn"), KeyClass::Ssn);
+        assert_eq!(m.classify(b"phone"), KeyClass::Phone);
+        assert_eq!(m.classify(b"mobilePhone"), KeyClass::Phone);
+        assert_eq!(m.classify(b"tel"), KeyClass::Phone);
+        assert_eq!(m.classify(b"hotel"), KeyClass::None);
+    }
+
+    #[test]
+    fn patterns_are_validated() {
+        assert_eq!(check_pattern("*"), Err(PatternError::Empty));
+        assert_eq!(check_pattern("_-_"), Err(PatternError::Empty));
+        assert_eq!(check_pattern("a*b"), Err(PatternError::InnerStar));
+        assert_eq!(check_pattern("*api_key"), Ok(()));
+    }
+
+    #[test]
+    fn very_long_keys() {
+        let m = defaults();
+        let long = format!("{}_password", "x".repeat(200));
+        assert_eq!(m.classify(long.as_bytes()), KeyClass::Secret);
+    }
+}

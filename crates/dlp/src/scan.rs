@@ -1,0 +1,1180 @@
+//! The content scanner: one left-to-right pass over bytes that finds every
+//! built-in category, then the configured patterns.
+//!
+//! Most bytes cost one table lookup. Work happens only at a few trigger
+//! points: the start of an alphanumeric word (digits become a phone, card,
+//! SSN or IPv4 candidate; `AKIA`, `AIza`, `eyJ`, two capitals and two digits
+//! become key, JWT and IBAN candidates), `@` (email), `+` and `(` (phone),
+//! `-----BEGIN` (PEM), and `=` or `:` after a password-like name. Candidates
+//! are then confirmed by checksums and ranges (`validate`).
+
+use crate::category::Cat;
+use crate::keys::{KeyClass, KeyMatcher};
+use crate::validate;
+
+const DIGIT: u8 = 1;
+const UPPER: u8 = 2;
+const LOWER: u8 = 4;
+const HEX: u8 = 8;
+/// `+` and `/`: the two non-alphanumeric characters of standard base64.
+const B64X: u8 = 16;
+/// Characters of an email local part besides alphanumerics: `._%+-`.
+const LOCAL: u8 = 32;
+/// `-` and `_`: base64url.
+const URLX: u8 = 64;
+const ALNUM: u8 = DIGIT | UPPER | LOWER;
+
+const fn build_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if b.is_ascii_digit() {
+            c |= DIGIT | HEX;
+        }
+        if b.is_ascii_uppercase() {
+            c |= UPPER;
+        }
+        if b.is_ascii_lowercase() {
+            c |= LOWER;
+        }
+        if matches!(b, b'a'..=b'f' | b'A'..=b'F') {
+            c |= HEX;
+        }
+        if b == b'+' || b == b'/' {
+            c |= B64X;
+        }
+        if matches!(b, b'.' | b'_' | b'%' | b'+' | b'-') {
+            c |= LOCAL;
+        }
+        if b == b'-' || b == b'_' {
+            c |= URLX;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static CLASS: [u8; 256] = build_table();
+
+#[inline]
+fn class(b: u8) -> u8 {
+    CLASS[b as usize]
+}
+#[inline]
+fn is_digit(b: u8) -> bool {
+    b.is_ascii_digit()
+}
+#[inline]
+fn is_alnum(b: u8) -> bool {
+    class(b) & ALNUM != 0
+}
+#[inline]
+fn is_word(b: u8) -> bool {
+    is_alnum(b) || b == b'_'
+}
+#[inline]
+fn is_b64(b: u8) -> bool {
+    class(b) & (ALNUM | B64X) != 0
+}
+#[inline]
+fn is_b64url(b: u8) -> bool {
+    class(b) & (ALNUM | URLX) != 0
+}
+
+/// Bytes without which a short text holds no finding (see `might_match`;
+/// `json::STR` holds the same set).
+#[inline]
+fn is_trigger(b: u8) -> bool {
+    class(b) & DIGIT != 0 || matches!(b, b'@' | b':' | b'=' | b'+' | b'(' | b'-')
+}
+
+/// One finding in a scanned buffer: `start..end` holds a value of `cat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hit {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) cat: Cat,
+    /// Found in the second reading of the text (see `merge`).
+    pub(crate) alt: bool,
+}
+
+/// Which built-in content detectors run.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Detectors {
+    pub(crate) email: bool,
+    pub(crate) phone: bool,
+    pub(crate) card: bool,
+    pub(crate) ssn: bool,
+    pub(crate) iban: bool,
+    pub(crate) ip: bool,
+    pub(crate) jwt: bool,
+    pub(crate) aws_access_key: bool,
+    pub(crate) aws_secret_key: bool,
+    pub(crate) google_api_key: bool,
+    pub(crate) credentials: bool,
+    pub(crate) private_key: bool,
+    pub(crate) secret_keys: bool,
+}
+
+/// What the surrounding field name says about the scanned value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hints {
+    pub(crate) phone: bool,
+    pub(crate) ssn: bool,
+}
+
+impl Hints {
+    pub(crate) const NONE: Hints = Hints {
+        phone: false,
+        ssn: false,
+    };
+
+    pub(crate) fn from_key(k: KeyClass) -> Self {
+        Hints {
+            phone: k == KeyClass::Phone,
+            ssn: k == KeyClass::Ssn,
+        }
+    }
+}
+
+/// A configured pattern: a regex whose matches are findings of `cat`.
+#[derive(Debug, Clone)]
+pub(crate) struct Custom {
+    pub(crate) re: regex::bytes::Regex,
+    pub(crate) cat: Cat,
+}
+
+/// The content scanner, built once per configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Scanner {
+    pub(crate) det: Detectors,
+    pub(crate) keys: KeyMatcher,
+    pub(crate) custom: Vec<Custom>,
+}
+
+const MAX_GROUPS: usize = 8;
+
+impl Scanner {
+    /// False when `s` cannot hold any finding: short, without any byte that
+    /// starts or confirms a candidate (digits, `@`, `:`, `=`, `+`, `(`, `-`).
+    /// Most JSON keys and enum-like values stop here.
+    #[inline]
+    pub(crate) fn might_match(&self, s: &[u8]) -> bool {
+        s.len() >= 20 || !self.custom.is_empty() || s.iter().any(|&b| is_trigger(b))
+    }
+
+    /// Appends every finding in `s` to `hits`, sorted by start and without
+    /// overlaps.
+    pub(crate) fn scan(&self, s: &[u8], hints: Hints, hits: &mut Vec<Hit>) {
+        let first = hits.len();
+        let n = s.len();
+        let mut i = 0;
+        while i < n {
+            let b = s[i];
+            if is_alnum(b) {
+                let mut j = i + 1;
+                while j < n && is_alnum(s[j]) {
+                    j += 1;
+                }
+                let next = if i > 0 && s[i - 1] == b'_' {
+                    j
+                } else {
+                    self.word(s, i, j, hints, hits)
+                };
+                i = next.max(j);
+                continue;
+            }
+            match b {
+                b'@' if self.det.email => self.email(s, i, hits),
+                b'+' | b'('
+                    if i + 1 < n && is_digit(s[i + 1]) && (self.det.phone || self.det.card) =>
+                {
+                    let k = self.numeric(s, i, hints, hits);
+                    if k > i {
+                        i = k;
+                        continue;
+                    }
+                }
+                b'-' if self.det.private_key && s[i..].starts_with(b"-----BEGIN ") => {
+                    if let Some(end) = pem_end(s, i) {
+                        hits.push(Hit {
+                            start: i,
+                            end,
+                            cat: Cat::PRIVATE_KEY,
+                            alt: false,
+                        });
+                        i = end;
+                        continue;
+                    }
+                }
+                b'=' | b':' => {
+                    if b == b':'
+                        && self.det.ip
+                        && i + 2 < n
+                        && s[i + 1] == b':'
+                        && (i == 0 || !is_word(s[i - 1]))
+                    {
+                        if let Some(end) = ipv6(s, i) {
+                            hits.push(Hit {
+                                start: i,
+                                end,
+                                cat: Cat::IP,
+                                alt: false,
+                            });
+                            i = end;
+                            continue;
+                        }
+                    }
+                    if self.det.secret_keys || self.det.aws_secret_key || self.det.credentials {
+                        self.assignment(s, i, hits);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        if !self.custom.is_empty() {
+            for c in &self.custom {
+                for m in c.re.find_iter(s) {
+                    if m.end() > m.start() {
+                        hits.push(Hit {
+                            start: m.start(),
+                            end: m.end(),
+                            cat: c.cat,
+                            alt: false,
+                        });
+                    }
+                }
+            }
+        }
+        normalize(hits, first);
+    }
+
+    /// A word of alphanumerics `s[i..j]` that starts at a boundary. Returns
+    /// where scanning continues (at least `j`).
+    fn word(&self, s: &[u8], i: usize, j: usize, hints: Hints, hits: &mut Vec<Hit>) -> usize {
+        let w = &s[i..j];
+        let first = w[0];
+        let n = s.len();
+        if is_digit(first) && w.iter().all(|&b| is_digit(b)) {
+            if self.det.phone || self.det.card || self.det.ssn || self.det.ip {
+                let k = self.numeric(s, i, hints, hits);
+                if k > i {
+                    return k.max(j);
+                }
+            }
+            if self.det.ip && j < n && s[j] == b':' && w.len() <= 4 {
+                if let Some(end) = ipv6(s, i) {
+                    hits.push(Hit {
+                        start: i,
+                        end,
+                        cat: Cat::IP,
+                        alt: false,
+                    });
+                    return end;
+                }
+            }
+            return j;
+        }
+        if first == b'A' {
+            if self.det.aws_access_key && w.len() == 20 && aws_key_id(w) {
+                hits.push(Hit {
+                    start: i,
+                    end: j,
+                    cat: Cat::AWS_ACCESS_KEY,
+                    alt: false,
+                });
+                return j;
+            }
+            if self.det.google_api_key && w.starts_with(b"AIza") {
+                let mut k = i;
+                while k < n && is_b64url(s[k]) {
+                    k += 1;
+                }
+                if k - i == 39 {
+                    hits.push(Hit {
+                        start: i,
+                        end: k,
+                        cat: Cat::GOOGLE_API_KEY,
+                        alt: false,
+                    });
+                    return k;
+                }
+            }
+        }
+        if first == b'e' && self.det.jwt && w.starts_with(b"eyJ") {
+            if let Some(end) = jwt(s, i) {
+                hits.push(Hit {
+                    start: i,
+                    end,
+                    cat: Cat::JWT,
+                    alt: false,
+                });
+                return end;
+            }
+        }
+        if self.det.iban
+            && w.len() >= 4
+            && w[0].is_ascii_uppercase()
+            && w[1].is_ascii_uppercase()
+            && is_digit(w[2])
+            && is_digit(w[3])
+        {
+            if let Some(end) = iban(s, i, j) {
+                hits.push(Hit {
+                    start: i,
+                    end,
+                    cat: Cat::IBAN,
+                    alt: false,
+                });
+                return end;
+            }
+        }
+        if self.det.ip
+            && j < n
+            && s[j] == b':'
+            && w.len() <= 4
+            && w.iter().all(|&b| class(b) & HEX != 0)
+        {
+            if let Some(end) = ipv6(s, i) {
+                hits.push(Hit {
+                    start: i,
+                    end,
+                    cat: Cat::IP,
+                    alt: false,
+                });
+                return end;
+            }
+        }
+        // Only a 40-character run of base64 can be a secret key: skip words
+        // that end at a delimiter with any other length.
+        let b64_run_possible = j - i == 40 || (j < n && class(s[j]) & B64X != 0);
+        if self.det.aws_secret_key && b64_run_possible && (i == 0 || !is_b64(s[i - 1])) {
+            let mut k = j;
+            while k < n && k - i <= 40 && is_b64(s[k]) {
+                k += 1;
+            }
+            if k - i == 40 && (k == n || s[k] != b'=') && aws_secret(&s[i..k]) {
+                hits.push(Hit {
+                    start: i,
+                    end: k,
+                    cat: Cat::AWS_SECRET_KEY,
+                    alt: false,
+                });
+                return k;
+            }
+        }
+        j
+    }
+
+    /// A run of digit groups starting at `i` (a digit, `+` or `(`): tries
+    /// IPv4, SSN, card and phone on the longest prefix of groups first.
+    /// Returns the end of the last finding, or `i` when there was none.
+    fn numeric(&self, s: &[u8], i: usize, hints: Hints, hits: &mut Vec<Hit>) -> usize {
+        let n = s.len();
+        if i > 0 {
+            let p = s[i - 1];
+            if is_word(p) || ((p == b'.' || p == b'-' || p == b'/') && i >= 2 && is_alnum(s[i - 2]))
+            {
+                return i;
+            }
+        }
+        // Group g is s[gs[g]..ge[g]] (digits only); `sep[g]` describes what
+        // came before it: bit mask of separator kinds and its length.
+        let mut gs = [0usize; MAX_GROUPS];
+        let mut ge = [0usize; MAX_GROUPS];
+        let mut paren = [false; MAX_GROUPS];
+        let mut sep = [(0u8, 0u8); MAX_GROUPS];
+        let mut ng = 0;
+        let mut total = 0;
+        let mut p = i;
+        let plus = s[p] == b'+';
+        if plus {
+            p += 1;
+        }
+        let mut cur_sep = (0u8, 0u8);
+        loop {
+            let mut q = p;
+            let open = q < n && s[q] == b'(';
+            if open {
+                q += 1;
+            }
+            let ds = q;
+            while q < n && is_digit(s[q]) {
+                q += 1;
+            }
+            let len = q - ds;
+            if len == 0 || total + len > 19 {
+                if ng == 0 {
+                    return i;
+                }
+                break;
+            }
+            if open {
+                if q < n && s[q] == b')' {
+                    q += 1;
+                } else {
+                    break;
+                }
+            }
+            gs[ng] = ds;
+            ge[ng] = if open { q - 1 } else { q };
+            paren[ng] = open;
+            sep[ng] = cur_sep;
+            ng += 1;
+            total += len;
+            p = q;
+            if ng == MAX_GROUPS {
+                break;
+            }
+            let mut r = p;
+            let mut mask = 0u8;
+            while r < n && r - p < 2 {
+                match s[r] {
+                    b' ' => mask |= 1,
+                    b'-' => mask |= 2,
+                    b'.' => mask |= 4,
+                    _ => break,
+                }
+                r += 1;
+            }
+            if r == p && !open {
+                break;
+            }
+            if !(r < n && (is_digit(s[r]) || (s[r] == b'(' && r + 1 < n && is_digit(s[r + 1])))) {
+                break;
+            }
+            cur_sep = (mask, (r - p) as u8);
+            p = r;
+        }
+        // Try prefixes of the groups, longest first; after a finding, go on
+        // with the groups that follow it.
+        let mut g0 = 0;
+        let mut last_end = i;
+        let mut plus_here = plus;
+        'outer: while g0 < ng {
+            let start = if g0 == 0 {
+                i
+            } else if paren[g0] {
+                gs[g0] - 1
+            } else {
+                gs[g0]
+            };
+            for k in (g0 + 1..=ng).rev() {
+                // Fewer than 7 digits can only be an IPv4 address (4 groups).
+                let digits: usize = (g0..k).map(|x| ge[x] - gs[x]).sum();
+                if digits < 7 && k - g0 != 4 {
+                    continue;
+                }
+                let end = if paren[k - 1] {
+                    ge[k - 1] + 1
+                } else {
+                    ge[k - 1]
+                };
+                if end < n && is_word(s[end]) {
+                    continue;
+                }
+                let next_sep = if k < ng { Some(sep[k]) } else { None };
+                let g = Groups {
+                    s,
+                    gs: &gs[g0..k],
+                    ge: &ge[g0..k],
+                    paren: &paren[g0..k],
+                    sep: &sep[g0..k],
+                    plus: plus_here,
+                    next_sep,
+                };
+                if let Some(cat) = self.classify(&g, hints) {
+                    hits.push(Hit {
+                        start,
+                        end,
+                        cat,
+                        alt: false,
+                    });
+                    last_end = end;
+                    g0 = k;
+                    plus_here = false;
+                    continue 'outer;
+                }
+            }
+            break;
+        }
+        last_end
+    }
+
+    fn classify(&self, g: &Groups<'_>, hints: Hints) -> Option<Cat> {
+        let k = g.gs.len();
+        let mut digits = [0u8; 20];
+        let mut d = 0;
+        for (a, b) in g.gs.iter().zip(g.ge) {
+            for &c in &g.s[*a..*b] {
+                digits[d] = c;
+                d += 1;
+            }
+        }
+        let digits = &digits[..d];
+        let any_paren = g.paren.iter().any(|&p| p);
+        let seps = &g.sep[1..];
+        let uniform = |mask: u8| seps.iter().all(|&(m, l)| m == mask && l == 1);
+        if !g.plus && !any_paren {
+            if self.det.ip
+                && k == 4
+                && uniform(4)
+                && (0..4).all(|x| validate::ipv4_octet(&g.s[g.gs[x]..g.ge[x]]))
+            {
+                // `1.2.3.4.5` is a version, not an address.
+                if g.next_sep.is_none_or(|(m, _)| m & 4 == 0) {
+                    return Some(Cat::IP);
+                }
+            }
+            if self.det.ssn {
+                let lens_ok = k == 3
+                    && g.ge[0] - g.gs[0] == 3
+                    && g.ge[1] - g.gs[1] == 2
+                    && g.ge[2] - g.gs[2] == 4;
+                if ((lens_ok && (uniform(2) || uniform(1))) || (k == 1 && hints.ssn))
+                    && validate::ssn(digits)
+                {
+                    return Some(Cat::SSN);
+                }
+            }
+            if self.det.card
+                && (13..=19).contains(&d)
+                && (k == 1 || uniform(1) || uniform(2))
+                && validate::card(digits)
+            {
+                return Some(Cat::CARD);
+            }
+        }
+        if !self.det.phone {
+            return None;
+        }
+        if g.plus {
+            return ((8..=15).contains(&d) && digits[0] != b'0').then_some(Cat::PHONE);
+        }
+        if hints.phone && (7..=15).contains(&d) {
+            return Some(Cat::PHONE);
+        }
+        // North American: [1] NXX NXX XXXX in three (or four) groups.
+        let lens: [usize; 4] = std::array::from_fn(|x| if x < k { g.ge[x] - g.gs[x] } else { 0 });
+        let nanp = match k {
+            3 => lens[..3] == [3, 3, 4],
+            4 => lens == [1, 3, 3, 4] && digits[0] == b'1',
+            _ => false,
+        };
+        if nanp {
+            let area = &digits[d - 10..];
+            if (b'2'..=b'9').contains(&area[0]) && (b'2'..=b'9').contains(&area[3]) {
+                // A parenthesised group may only be the area code.
+                let area_group = k - 3;
+                if g.paren
+                    .iter()
+                    .enumerate()
+                    .all(|(x, &p)| !p || x == area_group)
+                {
+                    return Some(Cat::PHONE);
+                }
+            }
+        }
+        None
+    }
+
+    fn email(&self, s: &[u8], at: usize, hits: &mut Vec<Hit>) {
+        let n = s.len();
+        let mut a = at;
+        while a > 0 && at - a < 64 && class(s[a - 1]) & (ALNUM | LOCAL) != 0 {
+            a -= 1;
+        }
+        while a < at && !is_alnum(s[a]) {
+            a += 1;
+        }
+        if a == at {
+            return;
+        }
+        let mut b = at + 1;
+        while b < n && b - at <= 255 && (is_alnum(s[b]) || s[b] == b'.' || s[b] == b'-') {
+            b += 1;
+        }
+        while b > at + 1 && !is_alnum(s[b - 1]) {
+            b -= 1;
+        }
+        let domain = &s[at + 1..b];
+        let mut labels = 0;
+        let mut last = &domain[..0];
+        for label in domain.split(|&c| c == b'.') {
+            if label.is_empty()
+                || label.len() > 63
+                || label[0] == b'-'
+                || label[label.len() - 1] == b'-'
+            {
+                return;
+            }
+            labels += 1;
+            last = label;
+        }
+        if labels < 2 || last.len() < 2 || !last.iter().all(u8::is_ascii_alphabetic) {
+            return;
+        }
+        // `icon@2x.png` is a file name.
+        let tld = last.to_ascii_lowercase();
+        if matches!(
+            tld.as_slice(),
+            b"png" | b"jpg" | b"jpeg" | b"gif" | b"svg" | b"webp" | b"css" | b"js" | b"ico"
+        ) {
+            return;
+        }
+        hits.push(Hit {
+            start: a,
+            end: b,
+            cat: Cat::EMAIL,
+            alt: false,
+        });
+    }
+
+    /// `name = value` or `"name": "value"` in free text, where the name is
+    /// password-like: the value is a secret.
+    fn assignment(&self, s: &[u8], op: usize, hits: &mut Vec<Hit>) {
+        let n = s.len();
+        if op + 1 < n && s[op] == b':' && s[op + 1] == b':' {
+            return;
+        }
+        // The name, backwards: spaces, an optional quote, identifier chars.
+        let mut e = op;
+        while e > 0 && s[e - 1] == b' ' {
+            e -= 1;
+        }
+        if e > 0 && (s[e - 1] == b'"' || s[e - 1] == b'\'') {
+            e -= 1;
+        }
+        let mut a = e;
+        while a > 0 && e - a < 64 && (is_word(s[a - 1]) || matches!(s[a - 1], b'-' | b'.')) {
+            a -= 1;
+        }
+        // Names start with a letter or `_` and are at least three long
+        // (`pin`); this keeps times (`12:30`) and ports out of the lookup.
+        if e - a < 3 || !(s[a].is_ascii_alphabetic() || s[a] == b'_') {
+            return;
+        }
+        let class = self.keys.classify(&s[a..e]);
+        let cat = match class {
+            KeyClass::Secret if self.det.secret_keys => Cat::SECRET,
+            KeyClass::AwsSecret if self.det.aws_secret_key => Cat::AWS_SECRET_KEY,
+            KeyClass::Authorization if self.det.credentials => Cat::CREDENTIAL,
+            _ => return,
+        };
+        // The value: spaces, an optional quote, then up to the closing quote
+        // or a delimiter.
+        let mut v = op + 1;
+        while v < n && s[v] == b' ' {
+            v += 1;
+        }
+        let quote = if v < n && (s[v] == b'"' || s[v] == b'\'') {
+            v += 1;
+            Some(s[v - 1])
+        } else {
+            None
+        };
+        let stop = |c: u8| match quote {
+            Some(q) => c == q || c == b'\n' || c == b'\\',
+            None => matches!(
+                c,
+                b' ' | b'\t'
+                    | b'\r'
+                    | b'\n'
+                    | b'&'
+                    | b';'
+                    | b','
+                    | b'"'
+                    | b'\''
+                    | b'<'
+                    | b'>'
+                    | b')'
+                    | b'}'
+                    | b']'
+            ),
+        };
+        let mut w = v;
+        while w < n && !stop(s[w]) {
+            w += 1;
+        }
+        let mut cat = cat;
+        // `Authorization: Bearer xyz`: the credential is the word after the scheme.
+        if class == KeyClass::Authorization || quote.is_none() {
+            let word = &s[v..w];
+            let scheme = if word.eq_ignore_ascii_case(b"bearer") {
+                Some(Cat::BEARER)
+            } else if word.eq_ignore_ascii_case(b"basic") {
+                Some(Cat::BASIC)
+            } else {
+                None
+            };
+            if let Some(sc) = scheme {
+                if self.det.credentials && w < n && s[w] == b' ' {
+                    let mut x = w + 1;
+                    while x < n && !stop(s[x]) {
+                        x += 1;
+                    }
+                    if x > w + 1 {
+                        v = w + 1;
+                        w = x;
+                        cat = sc;
+                    }
+                }
+            }
+        }
+        if w > v {
+            hits.push(Hit {
+                start: v,
+                end: w,
+                cat,
+                alt: false,
+            });
+        }
+    }
+}
+
+/// A candidate run of digit groups, as `numeric` split it.
+struct Groups<'a> {
+    s: &'a [u8],
+    gs: &'a [usize],
+    ge: &'a [usize],
+    paren: &'a [bool],
+    /// Separator before each group (the first one's is meaningless).
+    sep: &'a [(u8, u8)],
+    plus: bool,
+    /// The separator after the last group, when the run goes on.
+    next_sep: Option<(u8, u8)>,
+}
+
+/// Merges the hits of a second reading (`hits[first_alt..]`, marked `alt`)
+/// into those of the first: sorted, without overlaps.
+pub(crate) fn merge(hits: &mut Vec<Hit>, first_alt: usize) {
+    for h in &mut hits[first_alt..] {
+        h.alt = true;
+    }
+    normalize(hits, 0);
+}
+
+/// Sorts hits added since `first` and drops overlaps: the earliest start
+/// wins, then the longest, then the most specific category.
+fn normalize(hits: &mut Vec<Hit>, first: usize) {
+    let tail = &mut hits[first..];
+    if tail.len() < 2 {
+        return;
+    }
+    tail.sort_unstable_by(|a, b| {
+        a.start
+            .cmp(&b.start)
+            .then(b.end.cmp(&a.end))
+            .then(a.cat.rank().cmp(&b.cat.rank()))
+    });
+    let mut w = first;
+    let mut end = 0;
+    for r in first..hits.len() {
+        let h = hits[r];
+        if w > first && h.start < end {
+            // Same span, more specific category: keep the specific one.
+            if h.start == hits[w - 1].start
+                && h.end == hits[w - 1].end
+                && h.cat.rank() < hits[w - 1].cat.rank()
+            {
+                hits[w - 1] = h;
+            }
+            continue;
+        }
+        hits[w] = h;
+        end = h.end;
+        w += 1;
+    }
+    hits.truncate(w);
+}
+
+fn aws_key_id(w: &[u8]) -> bool {
+    let prefix_ok =
+        matches!(&w[..4], b"AKIA" | b"ASIA" | b"ABIA" | b"ACCA") || w.starts_with(b"A3T");
+    prefix_ok && w.iter().all(|&b| b.is_ascii_uppercase() || is_digit(b))
+}
+
+/// 40 characters of base64 with upper, lower and digits, not all hex, and
+/// the spread of characters a random key has (a path or a sentence does not).
+fn aws_secret(v: &[u8]) -> bool {
+    let (mut up, mut low, mut dig) = (false, false, false);
+    let mut seen = [0u8; 128];
+    let mut distinct = 0;
+    for &b in v {
+        up |= b.is_ascii_uppercase();
+        low |= b.is_ascii_lowercase();
+        dig |= is_digit(b);
+        let slot = &mut seen[usize::from(b & 0x7f)];
+        if *slot == 0 {
+            distinct += 1;
+        }
+        *slot += 1;
+    }
+    // 40 random draws from 64 symbols give ~30 distinct on average; fewer
+    // than 20 is text or a structured identifier.
+    up && low && dig && distinct >= 20 && v[0] != b'/'
+}
+
+/// `eyJ….….…`: header and payload segments, an optional signature (and up
+/// to two more segments for JWE). Returns the end.
+fn jwt(s: &[u8], i: usize) -> Option<usize> {
+    let n = s.len();
+    let seg = |mut k: usize| {
+        let a = k;
+        while k < n && is_b64url(s[k]) {
+            k += 1;
+        }
+        (a, k)
+    };
+    let (_, h) = seg(i);
+    if h - i < 10 || h >= n || s[h] != b'.' {
+        return None;
+    }
+    let (pa, pe) = seg(h + 1);
+    if pe - pa < 2 {
+        return None;
+    }
+    let mut end = pe;
+    let mut segs = 2;
+    while end < n && s[end] == b'.' && segs < 5 {
+        let (_, e) = seg(end + 1);
+        end = e;
+        segs += 1;
+    }
+    if segs < 3 {
+        return None;
+    }
+    Some(end)
+}
+
+/// IBAN at a word `s[i..j]` that starts with two capitals and two digits:
+/// compact, or printed in groups of four separated by single spaces.
+fn iban(s: &[u8], i: usize, j: usize) -> Option<usize> {
+    let w = &s[i..j];
+    if (15..=34).contains(&w.len()) && validate::iban(w) {
+        return Some(j);
+    }
+    if w.len() != 4 {
+        return None;
+    }
+    let n = s.len();
+    let mut compact = [0u8; 34];
+    compact[..4].copy_from_slice(w);
+    let mut len = 4;
+    let mut end = j;
+    let mut best = None;
+    while end + 1 < n && s[end] == b' ' && is_alnum(s[end + 1]) {
+        let a = end + 1;
+        let mut b = a;
+        while b < n && is_alnum(s[b]) {
+            b += 1;
+        }
+        let g = b - a;
+        if g > 4 || len + g > 34 {
+            break;
+        }
+        compact[len..len + g].copy_from_slice(&s[a..b]);
+        len += g;
+        end = b;
+        if len >= 15 && validate::iban(&compact[..len]) {
+            best = Some(end);
+        }
+        if g < 4 {
+            break;
+        }
+    }
+    best
+}
+
+/// An IPv6 address starting at `i` (a hex digit or `::`).
+fn ipv6(s: &[u8], i: usize) -> Option<usize> {
+    let n = s.len();
+    let mut k = i;
+    let mut colons = 0;
+    while k < n && k - i < 45 && (class(s[k]) & HEX != 0 || s[k] == b':' || s[k] == b'.') {
+        colons += usize::from(s[k] == b':');
+        k += 1;
+    }
+    while k > i && (s[k - 1] == b'.' || (s[k - 1] == b':' && !(k >= 2 && s[k - 2] == b':'))) {
+        k -= 1;
+    }
+    if colons < 2 || (k < n && is_word(s[k])) {
+        return None;
+    }
+    let text = std::str::from_utf8(&s[i..k]).ok()?;
+    let addr: std::net::Ipv6Addr = text.parse().ok()?;
+    // `::` alone (the unspecified address) says nothing about anyone.
+    if addr.is_unspecified() {
+        return None;
+    }
+    Some(k)
+}
+
+/// End of a PEM private-key block that starts at `i` (`-----BEGIN `), or
+/// `None` when the block is not a private key. A block cut off by the
+/// capture limit runs to the end of the buffer.
+fn pem_end(s: &[u8], i: usize) -> Option<usize> {
+    let label_start = i + 11;
+    let rest = &s[label_start..];
+    let close = memchr::memmem::find(&rest[..rest.len().min(80)], b"-----")?;
+    let label = &rest[..close];
+    memchr::memmem::find(label, b"PRIVATE KEY")?;
+    let body = label_start + close + 5;
+    match memchr::memmem::find(&s[body..], b"-----END ") {
+        Some(e) => {
+            let after = body + e + 9;
+            let tail = &s[after..];
+            match memchr::memmem::find(&tail[..tail.len().min(80)], b"-----") {
+                Some(c) => Some(after + c + 5),
+                None => Some(s.len()),
+            }
+        }
+        None => Some(s.len()),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn scanner() -> Scanner {
+        let keys: Vec<String> = crate::keys::DEFAULT_SECRET_KEYS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        Scanner {
+            det: Detectors {
+                email: true,
+                phone: true,
+                card: true,
+                ssn: true,
+                iban: true,
+                ip: true,
+                jwt: true,
+                aws_access_key: true,
+                aws_secret_key: true,
+                google_api_key: true,
+                credentials: true,
+                private_key: true,
+                secret_keys: true,
+            },
+            keys: KeyMatcher::new(&keys, true, true, true, true),
+            custom: Vec::new(),
+        }
+    }
+
+    fn found(text: &str, hints: Hints) -> Vec<(String, &'static str)> {
+        let mut hits = Vec::new();
+        scanner().scan(text.as_bytes(), hints, &mut hits);
+        hits.iter()
+            .map(|h| {
+                (
+                    text[h.start..h.end].to_string(),
+                    crate::category::BUILTIN_NAMES[h.cat.0 as usize],
+                )
+            })
+            .collect()
+    }
+
+    fn one(text: &str) -> Vec<(String, &'static str)> {
+        found(text, Hints::NONE)
+    }
+
+    fn is(text: &str, value: &str, cat: &'static str) {
+        let f = one(text);
+        assert!(
+            f.iter().any(|(v, c)| v == value && *c == cat),
+            "{text:?}: expected {value:?} as {cat}, found {f:?}"
+        );
+    }
+
+    fn none(text: &str) {
+        let f = one(text);
+        assert!(f.is_empty(), "{text:?}: expected nothing, found {f:?}");
+    }
+
+    #[test]
+    fn emails() {
+        is("mail alice@example.com now", "alice@example.com", "EMAIL");
+        is(
+            "<bob.smith+tag@mail.example.co.uk>.",
+            "bob.smith+tag@mail.example.co.uk",
+            "EMAIL",
+        );
+        is("a@b.io", "a@b.io", "EMAIL");
+        none("user@localhost");
+        none("@types/node");
+        none("icon@2x.png");
+        none("foo@-bad.com");
+        none("x@y.c");
+    }
+
+    #[test]
+    fn phones() {
+        is("call +1 415-555-0100.", "+1 415-555-0100", "PHONE");
+        is("+14155550100", "+14155550100", "PHONE");
+        is("+44 20 7946 0958", "+44 20 7946 0958", "PHONE");
+        is("+49 (30) 901820", "+49 (30) 901820", "PHONE");
+        is("(415) 555-0100", "(415) 555-0100", "PHONE");
+        is("tel 415-555-0100", "415-555-0100", "PHONE");
+        is("415.555.0100", "415.555.0100", "PHONE");
+        is("1-800-555-0199", "1-800-555-0199", "PHONE");
+        is("415 555 0100 and 212-555-0111", "212-555-0111", "PHONE");
+        is("415 555 0100 and 212-555-0111", "415 555 0100", "PHONE");
+        // Bare digits are a phone only under a phone-like key.
+        none("4155550100");
+        assert_eq!(
+            found(
+                "4155550100",
+                Hints {
+                    phone: true,
+                    ssn: false
+                }
+            ),
+            vec![("4155550100".into(), "PHONE")]
+        );
+        none("+123");
+        none("call 155-555-0100"); // area code cannot start with 1
+        none("2024-11-20");
+        none("12:30:45");
+    }
+
+    #[test]
+    fn cards() {
+        is(
+            "card 4242 4242 4242 4242 exp",
+            "4242 4242 4242 4242",
+            "CARD",
+        );
+        is("4242-4242-4242-4242", "4242-4242-4242-4242", "CARD");
+        is("x=5555555555554444;", "5555555555554444", "CARD");
+        is("2223003122003222", "2223003122003222", "CARD");
+        is("378282246310005", "378282246310005", "CARD");
+        is("6205500000000000004", "6205500000000000004", "CARD");
+        none("4242424242424241");
+        none("1732111387512");
+        none("4242 4242-4242 4242");
+        none("ORD-4242424242424242");
+        none("id4242424242424242");
+    }
+
+    #[test]
+    fn ssns() {
+        is("ssn 123-45-6789.", "123-45-6789", "SSN");
+        is("123 45 6789", "123 45 6789", "SSN");
+        none("000-12-3456");
+        none("666-12-3456");
+        none("912-12-3456");
+        none("123-00-4567");
+        none("123-45-0000");
+        none("123456789");
+        assert_eq!(
+            found(
+                "123456789",
+                Hints {
+                    phone: false,
+                    ssn: true
+                }
+            ),
+            vec![("123456789".into(), "SSN")]
+        );
+    }
+
+    #[test]
+    fn ibans() {
+        is(
+            "IBAN GB82WEST12345698765432 ok",
+            "GB82WEST12345698765432",
+            "IBAN",
+        );
+        is(
+            "GB82 WEST 1234 5698 7654 32",
+            "GB82 WEST 1234 5698 7654 32",
+            "IBAN",
+        );
+        is(
+            "DE89 3704 0044 0532 0130 00.",
+            "DE89 3704 0044 0532 0130 00",
+            "IBAN",
+        );
+        none("GB83WEST12345698765432");
+        none("GB82 WEST 1234 5698 7654 33");
+    }
+
+    #[test]
+    fn ips() {
+        is("from 203.0.113.7:443", "203.0.113.7", "IP");
+        is("ip=10.0.0.1", "10.0.0.1", "IP");
+        is("[2001:db8::8a2e:370:7334]", "2001:db8::8a2e:370:7334", "IP");
+        is("addr ::1 end", "::1", "IP");
+        is("fe80::1ff:fe23:4567:890a", "fe80::1ff:fe23:4567:890a", "IP");
+        is("::ffff:192.0.2.128", "::ffff:192.0.2.128", "IP");
+        none("version 1.2.3.4.5");
+        none("v1.2.3.4");
+        none("256.1.1.1");
+        none("01.2.3.4");
+        none("1.2.3");
+        none("00:1a:2b:3c:4d:5e");
+        none("std::vec::Vec");
+        none("at 14:03:07Z");
+    }
+
+    #[test]
+    fn tokens_and_keys() {
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        is(&format!("t={jwt}&x"), jwt, "JWT");
+        is(
+            "key AKIAIOSFODNN7EXAMPLE.",
+            "AKIAIOSFODNN7EXAMPLE",
+            "AWS_ACCESS_KEY",
+        );
+        none("AKIAIOSFODNN7EXAMPL");
+        is(
+            "k: AIzaSyA1234567890abcdefghijklmnopqrstuv!",
+            "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+            "GOOGLE_API_KEY",
+        );
+        is(
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY end",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "AWS_SECRET_KEY",
+        );
+        none("/api/v1/customers/12345/orders/67890/items");
+        none("da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    }
+
+    #[test]
+    fn pem_blocks() {
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY-----";
+        is(&format!("key:\n{pem}\nrest"), pem, "PRIVATE_KEY");
+        none("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----");
+        let cut = "-----BEGIN PRIVATE KEY-----\nMIIE";
+        is(cut, cut, "PRIVATE_KEY");
+    }
+
+    #[test]
+    fn assignments() {
+        is("password=hunter2&next=1", "hunter2", "SECRET");
+        is(
+            r#"{"client_secret": "s3cr3t value"}"#,
+            "s3cr3t value",
+            "SECRET",
+        );
+        is("Authorization: Bearer abc.def", "abc.def", "BEARER");
+        is("api_key: 'xyz'", "xyz", "SECRET");
+        none("time: 12h");
+        none("token_type=bearer");
+    }
+
+    #[test]
+    fn overlaps_keep_the_longest() {
+        assert_eq!(
+            one("4155550100@example.com"),
+            vec![("4155550100@example.com".into(), "EMAIL")]
+        );
+    }
+}

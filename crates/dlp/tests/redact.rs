@@ -1,0 +1,567 @@
+//! Exchange-level behaviour: where findings are recorded, what stays valid,
+//! determinism of tokens, and the policy switches.
+
+use serde_json::Value;
+use tapwire_dlp::{DlpConfig, RedactedBatch, RedactionKey, Redactor};
+use tapwire_model::{
+    jsonl, Body, Direction, Exchange, Headers, Protocol, Request, Response, Service, TcpFlow,
+    Upstream,
+};
+
+fn key(b: u8) -> RedactionKey {
+    RedactionKey::new(&[b; 32]).expect("key")
+}
+
+fn redactor() -> Redactor {
+    Redactor::new(&DlpConfig::default(), key(1)).expect("redactor")
+}
+
+fn exchange(
+    req_headers: &[(&str, &str)],
+    query: Option<&str>,
+    body: &str,
+    resp_headers: &[(&str, &str)],
+    resp_body: &str,
+) -> Exchange {
+    let mut ex = Exchange::new(
+        Direction::Outbound,
+        Protocol::Http1,
+        Service {
+            name: "checkout".into(),
+            ..Service::default()
+        },
+        Upstream {
+            host: "payments.internal".into(),
+            port: 443,
+        },
+    );
+    ex.request = Some(Request {
+        method: "POST".into(),
+        scheme: "https".into(),
+        authority: "payments.internal".into(),
+        path: "/v1/charges".into(),
+        query: query.map(str::to_owned),
+        version: "HTTP/1.1".into(),
+        headers: req_headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
+        body: Body::complete(body.to_owned()),
+        trailers: Headers::new(),
+    });
+    ex.response = Some(Response {
+        status: 200,
+        version: "HTTP/1.1".into(),
+        headers: resp_headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
+        body: Body::complete(resp_body.to_owned()),
+        trailers: Headers::new(),
+    });
+    ex
+}
+
+fn req_body(ex: &Exchange) -> String {
+    String::from_utf8(ex.request.as_ref().expect("request").body.data.to_vec()).expect("utf-8")
+}
+
+fn tag<'a>(ex: &'a Exchange, path: &str) -> Option<&'a str> {
+    ex.tags.get(&format!("dlp:{path}")).map(String::as_str)
+}
+
+#[test]
+fn json_bodies_keep_structure_and_record_paths() {
+    let body = r#"{
+  "customer": {"email": "alice@example.com", "phone": 4155550100, "name": "Alice",
+               "emails": ["a1@example.org", "support@example.com"], "password": "hunter2",
+               "card": 4242424242424242, "age": 42, "vip": true, "note": null,
+               "address": {"ip": "203.0.113.9", "city": "Springfield"}},
+  "credentials": {"user": "bob", "pin": 1234, "nested": ["x", {"k": "y"}]},
+  "alice@example.com": {"seen": 3},
+  "created_at": "2026-11-22T09:00:00.000Z", "id": "0192f6a8-7c3e-7d2e-9c41-6b2f0e8a7d15", "amount": 1299.5
+}"#;
+    let ex = exchange(&[("content-type", "application/json")], None, body, &[], "");
+    let red = redactor().redact(ex);
+    let out = req_body(red.get());
+    let v: Value = serde_json::from_str(&out).expect("redacted JSON must parse");
+    let c = &v["customer"];
+    let s = |x: &Value| x.as_str().map(str::to_owned).unwrap_or_default();
+    assert!(s(&c["email"]).starts_with("REDACTED-EMAIL-"), "{out}");
+    // A number that is personal data becomes a string token.
+    assert!(s(&c["phone"]).starts_with("REDACTED-PHONE-"), "{out}");
+    assert!(s(&c["card"]).starts_with("REDACTED-CARD-"), "{out}");
+    assert!(s(&c["password"]).starts_with("REDACTED-SECRET-"), "{out}");
+    assert!(s(&c["emails"][0]).starts_with("REDACTED-EMAIL-"));
+    assert!(s(&c["address"]["ip"]).starts_with("REDACTED-IP-"));
+    assert_eq!(c["name"], "Alice");
+    assert_eq!(c["age"], 42);
+    assert_eq!(c["vip"], true);
+    assert!(c["note"].is_null());
+    assert_eq!(c["address"]["city"], "Springfield");
+    // Everything under a secret key is redacted, structure kept.
+    assert!(s(&v["credentials"]["user"]).starts_with("REDACTED-SECRET-"));
+    assert!(s(&v["credentials"]["pin"]).starts_with("REDACTED-SECRET-"));
+    assert!(s(&v["credentials"]["nested"][1]["k"]).starts_with("REDACTED-SECRET-"));
+    // A key that is personal data is replaced too.
+    assert!(v
+        .as_object()
+        .expect("object")
+        .keys()
+        .any(|k| k.starts_with("REDACTED-EMAIL-")));
+    assert_eq!(v["created_at"], "2026-11-22T09:00:00.000Z");
+    assert_eq!(v["id"], "0192f6a8-7c3e-7d2e-9c41-6b2f0e8a7d15");
+    assert_eq!(v["amount"], 1299.5);
+    // Untouched bytes stay as they were (formatting included).
+    assert!(
+        out.starts_with("{\n  \"customer\": {\"email\": \"REDACTED-EMAIL-"),
+        "{out}"
+    );
+
+    let ex = red.get();
+    assert_eq!(tag(ex, "request.body$.customer.email"), Some("EMAIL"));
+    assert_eq!(tag(ex, "request.body$.customer.phone"), Some("PHONE"));
+    assert_eq!(tag(ex, "request.body$.customer.emails[1]"), Some("EMAIL"));
+    assert_eq!(tag(ex, "request.body$.customer.address.ip"), Some("IP"));
+    assert_eq!(
+        tag(ex, "request.body$.credentials.nested[1].k"),
+        Some("SECRET")
+    );
+    assert_eq!(ex.tags.get("dlp").map(String::as_str), Some("on"));
+    // Paths never carry the value, even when the key was the value.
+    assert!(
+        ex.tags.keys().all(|k| !k.contains("alice@example.com")),
+        "{:?}",
+        ex.tags
+    );
+    assert!(ex
+        .tags
+        .keys()
+        .any(|k| k.starts_with("dlp:request.body$[\"REDACTED-EMAIL-")
+            || k.starts_with("dlp:request.body$.REDACTED-EMAIL-")));
+    let count: usize = ex.tags["dlp.count"].parse().expect("count");
+    assert!(count >= 12, "{count}");
+}
+
+#[test]
+fn headers_query_form_path_and_cookies() {
+    let ex = exchange(
+        &[
+            ("Host", "payments.internal"),
+            (
+                "Authorization",
+                "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+            ),
+            ("Proxy-Authorization", "Basic dXNlcjpwYXNz"),
+            (
+                "Cookie",
+                "theme=dark; sid=8f14e45fceea167a5a36dedd4bea2543; csrftoken=abc",
+            ),
+            ("X-Api-Key", "k-123456"),
+            ("X-Forwarded-For", "198.51.100.7, 10.0.0.1"),
+            (
+                "Referer",
+                "https://shop.example/account?email=carol%40example.com&tab=2",
+            ),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("User-Agent", "curl/8.5.0"),
+        ],
+        Some("email=dave%40example.com&access_token=tok_live_99&page=2"),
+        "name=Erin&card=4242+4242+4242+4242&password=p%40ss&note=call+%2B1+415-555-0100",
+        &[(
+            "Set-Cookie",
+            "session=s3cr3tv4lue; Path=/; HttpOnly; Secure",
+        )],
+        "",
+    );
+    let cfg = DlpConfig::from_yaml("cookies:\n  allow: [theme]\n").expect("config");
+    let r = Redactor::new(&cfg, key(1)).expect("redactor");
+    let red = r.redact(ex);
+    let ex = red.get();
+    let req = ex.request.as_ref().expect("request");
+    let h = |n: &str| req.headers.get(n).expect("header").to_owned();
+    assert_eq!(h("host"), "payments.internal");
+    assert!(
+        h("authorization").starts_with("Bearer REDACTED-BEARER-"),
+        "{}",
+        h("authorization")
+    );
+    assert!(h("proxy-authorization").starts_with("Basic REDACTED-BASIC-"));
+    let cookie = h("cookie");
+    assert!(
+        cookie.starts_with("theme=dark; sid=REDACTED-COOKIE-"),
+        "{cookie}"
+    );
+    assert!(cookie.contains("; csrftoken=REDACTED-COOKIE-"), "{cookie}");
+    assert!(h("x-api-key").starts_with("REDACTED-SECRET-"));
+    assert!(h("x-forwarded-for").starts_with("REDACTED-IP-"));
+    assert!(h("x-forwarded-for").contains(", REDACTED-IP-"));
+    let referer = h("referer");
+    assert!(
+        referer.starts_with("https://shop.example/account?email=REDACTED-EMAIL-")
+            && referer.ends_with("&tab=2"),
+        "{referer}"
+    );
+    assert_eq!(h("user-agent"), "curl/8.5.0");
+    let q = req.query.as_deref().expect("query");
+    assert!(
+        q.starts_with("email=REDACTED-EMAIL-")
+            && q.contains("&access_token=REDACTED-SECRET-")
+            && q.ends_with("&page=2"),
+        "{q}"
+    );
+    let body = req_body(ex);
+    assert!(body.starts_with("name=Erin&card=REDACTED-CARD-"), "{body}");
+    assert!(
+        body.contains("&password=REDACTED-SECRET-") && body.contains("&note=call+REDACTED-PHONE-"),
+        "{body}"
+    );
+    let set_cookie = ex
+        .response
+        .as_ref()
+        .expect("response")
+        .headers
+        .get("set-cookie")
+        .expect("set-cookie");
+    assert!(
+        set_cookie.starts_with("session=REDACTED-COOKIE-")
+            && set_cookie.ends_with("; Path=/; HttpOnly; Secure"),
+        "{set_cookie}"
+    );
+
+    assert_eq!(tag(ex, "request.headers.authorization"), Some("BEARER"));
+    assert_eq!(
+        tag(ex, "request.headers.proxy-authorization"),
+        Some("BASIC")
+    );
+    assert_eq!(tag(ex, "request.headers.cookie.sid"), Some("COOKIE"));
+    assert_eq!(tag(ex, "request.headers.cookie.theme"), None);
+    assert_eq!(tag(ex, "request.query.email"), Some("EMAIL"));
+    assert_eq!(tag(ex, "request.query.access_token"), Some("SECRET"));
+    assert_eq!(tag(ex, "request.headers.referer.email"), Some("EMAIL"));
+    assert_eq!(tag(ex, "request.body.card"), Some("CARD"));
+    assert_eq!(tag(ex, "request.body.note"), Some("PHONE"));
+    assert_eq!(
+        tag(ex, "response.headers.set-cookie.session"),
+        Some("COOKIE")
+    );
+}
+
+#[test]
+fn request_paths_are_scanned() {
+    let mut ex = exchange(&[], None, "", &[], "");
+    if let Some(r) = ex.request.as_mut() {
+        r.path = "/users/frank%40example.com/orders/42".into();
+    }
+    let red = redactor().redact(ex);
+    let path = &red.get().request.as_ref().expect("request").path;
+    assert!(
+        path.starts_with("/users/REDACTED-EMAIL-") && path.ends_with("/orders/42"),
+        "{path}"
+    );
+    assert_eq!(tag(red.get(), "request.path"), Some("EMAIL"));
+}
+
+#[test]
+fn same_value_same_token_everywhere_and_keys_differ() {
+    let email = "grace.hopper@example.com";
+    let r = redactor();
+    let a = r.redact(exchange(
+        &[("content-type", "application/json")],
+        None,
+        &format!(r#"{{"contact":{{"email":"{email}"}}}}"#),
+        &[],
+        "",
+    ));
+    let b = r.redact(exchange(
+        &[("x-user", email)],
+        Some(&format!("u={}", email.replace('@', "%40"))),
+        &format!("hello {email}!"),
+        &[],
+        &format!(r#"["{email}"]"#),
+    ));
+    let tok = |s: &str| -> String {
+        let i = s.find("REDACTED-EMAIL-").expect("token");
+        s[i..i + "REDACTED-EMAIL-".len() + 12].to_owned()
+    };
+    let t1 = tok(&req_body(a.get()));
+    let bx = b.get();
+    let req = bx.request.as_ref().expect("request");
+    let t2 = tok(req.headers.get("x-user").expect("header"));
+    let t3 = tok(req.query.as_deref().expect("query"));
+    let t4 = tok(&req_body(bx));
+    let t5 = tok(
+        std::str::from_utf8(&bx.response.as_ref().expect("response").body.data).expect("utf-8"),
+    );
+    assert!(
+        [&t2, &t3, &t4, &t5].iter().all(|t| **t == t1),
+        "{t1} {t2} {t3} {t4} {t5}"
+    );
+    // Spelling variants of one card number share a token.
+    let c1 = r
+        .redact_body_bytes("text/plain", b"4242 4242 4242 4242", "b")
+        .0
+        .expect("changed");
+    let c2 = r
+        .redact_body_bytes("text/plain", b"4242-4242-4242-4242", "b")
+        .0
+        .expect("changed");
+    assert_eq!(c1, c2);
+    // Another installation's key gives other tokens.
+    let other = Redactor::new(&DlpConfig::default(), key(2)).expect("redactor");
+    let o = other.redact(exchange(
+        &[("content-type", "application/json")],
+        None,
+        &format!(r#"{{"contact":{{"email":"{email}"}}}}"#),
+        &[],
+        "",
+    ));
+    let t6 = tok(&req_body(o.get()));
+    assert_ne!(t1, t6);
+    assert_ne!(a.get().tags["dlp.key"], o.get().tags["dlp.key"]);
+}
+
+#[test]
+fn disabled_policy_still_goes_through_the_redactor() {
+    let r = Redactor::new(&DlpConfig::disabled(), key(1)).expect("redactor");
+    assert!(!r.is_enabled());
+    let ex = exchange(
+        &[("authorization", "Bearer abc")],
+        Some("email=a%40example.com"),
+        "alice@example.com",
+        &[],
+        "",
+    );
+    let before = ex.clone();
+    let red = r.redact(ex);
+    let mut after = red.into_inner();
+    assert_eq!(after.tags.remove("dlp").as_deref(), Some("off"));
+    after.tags.remove("dlp.key");
+    assert_eq!(after, before);
+
+    // All detectors off is also explicit: content stays, tags say `on`.
+    let cfg = DlpConfig::from_yaml(
+        "detectors: {email: false, phone: false, card: false, ssn: false, iban: false, ip: false, jwt: false, aws_access_key: false, aws_secret_key: false, google_api_key: false, credentials: false, private_key: false, cookies: false, secret_keys: false}",
+    )
+    .expect("config");
+    let r = Redactor::new(&cfg, key(1)).expect("redactor");
+    let red = r.redact(exchange(
+        &[("authorization", "Bearer abc")],
+        None,
+        "alice@example.com password=x",
+        &[],
+        "",
+    ));
+    assert_eq!(req_body(red.get()), "alice@example.com password=x");
+    assert_eq!(red.get().tags.get("dlp").map(String::as_str), Some("on"));
+}
+
+#[test]
+fn encoded_bodies_are_dropped_unless_kept() {
+    let ex = || {
+        exchange(
+            &[],
+            None,
+            "",
+            &[("content-encoding", "gzip")],
+            "\u{1f}binary alice@example.com",
+        )
+    };
+    let red = redactor().redact(ex());
+    let resp = red.get().response.as_ref().expect("response");
+    assert!(resp.body.data.is_empty() && resp.body.truncated && resp.body.size > 0);
+    assert_eq!(tag(red.get(), "response.body"), Some("ENCODED_BODY"));
+    let keep = Redactor::new(
+        &DlpConfig::from_yaml("encoded_bodies: keep").expect("config"),
+        key(1),
+    )
+    .expect("redactor");
+    let red = keep.redact(ex());
+    assert!(!red
+        .get()
+        .response
+        .as_ref()
+        .expect("response")
+        .body
+        .data
+        .is_empty());
+}
+
+#[test]
+fn sizes_and_content_length_follow_the_body_and_records_still_decode() {
+    let body = "to a@b.io";
+    let ex = exchange(
+        &[("content-type", "text/plain"), ("content-length", "9")],
+        None,
+        body,
+        &[],
+        "",
+    );
+    let red = redactor().redact(ex);
+    let req = red.get().request.as_ref().expect("request");
+    assert_eq!(req.body.size, req.body.data.len() as u64);
+    assert_eq!(
+        req.headers.get("content-length"),
+        Some(req.body.data.len().to_string().as_str())
+    );
+    assert!(!req.body.truncated);
+    let line = jsonl::encode(red.get());
+    assert_eq!(&jsonl::decode_line(&line, 1).expect("decodes"), red.get());
+
+    // A truncated body stays marked truncated; its size never drops below the data.
+    let mut ex = exchange(&[], None, "", &[], "");
+    if let Some(r) = ex.request.as_mut() {
+        r.body = Body {
+            data: "x a@b.io".into(),
+            size: 9,
+            truncated: true,
+        };
+    }
+    let red = redactor().redact(ex);
+    let b = &red.get().request.as_ref().expect("request").body;
+    assert!(b.truncated && b.size >= b.data.len() as u64);
+    let line = jsonl::encode(red.get());
+    assert_eq!(&jsonl::decode_line(&line, 1).expect("decodes"), red.get());
+}
+
+#[test]
+fn redaction_is_idempotent() {
+    let ex = exchange(
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer abcdef"),
+        ],
+        Some("phone=%2B14155550100"),
+        r#"{"email":"a@example.com","password":"pw","n":4242424242424242,"t":"call +1 415 555 0100"}"#,
+        &[],
+        "",
+    );
+    let r = redactor();
+    let once = r.redact(ex).into_inner();
+    let (twice, report) = r.redact_with_report(once.clone());
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(twice.request, once.request);
+}
+
+#[test]
+fn configured_patterns_and_allowlists() {
+    let cfg = DlpConfig::from_yaml(
+        r#"
+patterns:
+  - name: employee_id
+    regex: 'EMP-[0-9]{6}'
+allow:
+  values: [support@example.com]
+  regex: ['10\.\d+\.\d+\.\d+']
+extra_secret_keys: [pin_code]
+"#,
+    )
+    .expect("config");
+    let r = Redactor::new(&cfg, key(1)).expect("redactor");
+    let (out, report) = r.redact_body_bytes(
+        "application/json",
+        br#"{"who":"EMP-123456","mail":"support@example.com","other":"bob@example.com","ip":"10.1.2.3","pin_code":"9876"}"#,
+        "request.body",
+    );
+    let out = String::from_utf8(out.expect("changed")).expect("utf-8");
+    assert!(out.contains(r#""who":"REDACTED-EMPLOYEE_ID-"#), "{out}");
+    assert!(out.contains(r#""mail":"support@example.com""#), "{out}");
+    assert!(out.contains(r#""other":"REDACTED-EMAIL-"#), "{out}");
+    assert!(out.contains(r#""ip":"10.1.2.3""#), "{out}");
+    assert!(out.contains(r#""pin_code":"REDACTED-SECRET-"#), "{out}");
+    let cats: Vec<(&str, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.path.as_str(), f.category.as_str()))
+        .collect();
+    assert_eq!(
+        cats,
+        vec![
+            ("request.body$.who", "EMPLOYEE_ID"),
+            ("request.body$.other", "EMAIL"),
+            ("request.body$.pin_code", "SECRET")
+        ]
+    );
+}
+
+#[test]
+fn broken_json_is_scanned_as_text() {
+    // Cut off by the capture limit: not valid JSON, still redacted.
+    let body = r#"{"user":{"email":"ivan@example.com","password": "s3cret!", "card":"4242424242424242","bio":"lo"#;
+    let (out, report) =
+        redactor().redact_body_bytes("application/json", body.as_bytes(), "response.body");
+    let out = String::from_utf8(out.expect("changed")).expect("utf-8");
+    assert!(
+        !out.contains("ivan@example.com")
+            && !out.contains("s3cret!")
+            && !out.contains("4242424242424242"),
+        "{out}"
+    );
+    assert!(report.findings.iter().all(|f| f.path == "response.body"));
+    assert_eq!(report.findings.len(), 3);
+}
+
+#[test]
+fn tcp_flows_and_private_keys() {
+    let mut ex = exchange(&[], None, "", &[], "");
+    ex.request = None;
+    ex.response = None;
+    ex.protocol = Protocol::Tcp;
+    let pem =
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----";
+    ex.tcp = Some(TcpFlow {
+        client_bytes: Body::complete(
+            "Q\0\0\0SELECT * FROM users WHERE email='judy@example.com'\0".to_string(),
+        ),
+        server_bytes: Body::complete(format!("key {pem} end")),
+    });
+    let red = redactor().redact(ex);
+    let tcp = red.get().tcp.as_ref().expect("tcp");
+    assert!(!String::from_utf8_lossy(&tcp.client_bytes.data).contains("judy@"));
+    assert!(
+        String::from_utf8_lossy(&tcp.server_bytes.data).starts_with("key REDACTED-PRIVATE_KEY-")
+    );
+    assert_eq!(tag(red.get(), "tcp.client_bytes"), Some("EMAIL"));
+    assert_eq!(tag(red.get(), "tcp.server_bytes"), Some("PRIVATE_KEY"));
+}
+
+#[test]
+fn batches_are_redacted_as_a_unit() {
+    let r = redactor();
+    let batch: RedactedBatch = r.redact_batch(vec![
+        exchange(&[], None, "a@example.com", &[], ""),
+        exchange(&[], None, "nothing here", &[], ""),
+    ]);
+    assert_eq!(batch.len(), 2);
+    assert!(!req_body(&batch[0]).contains("a@example.com"));
+    assert_eq!(req_body(&batch[1]), "nothing here");
+    let gathered: RedactedBatch = vec![exchange(&[], None, "b@example.com", &[], "")]
+        .into_iter()
+        .map(|e| r.redact(e))
+        .collect();
+    assert_eq!(gathered.len(), 1);
+    // The wrapper serializes as the plain value.
+    let json = serde_json::to_value(&gathered).expect("serialize");
+    assert!(json.is_array());
+}
+
+#[test]
+fn path_records_are_capped() {
+    let cfg = DlpConfig::from_yaml("max_recorded_paths: 2").expect("config");
+    let r = Redactor::new(&cfg, key(1)).expect("redactor");
+    let body: Vec<String> = (0..5).map(|i| format!("\"u{i}@example.com\"")).collect();
+    let red = r.redact(exchange(
+        &[("content-type", "application/json")],
+        None,
+        &format!("[{}]", body.join(",")),
+        &[],
+        "",
+    ));
+    let ex = red.get();
+    assert_eq!(ex.tags.keys().filter(|k| k.starts_with("dlp:")).count(), 2);
+    assert_eq!(
+        ex.tags.get("dlp.paths_omitted").map(String::as_str),
+        Some("3")
+    );
+    assert_eq!(ex.tags.get("dlp.count").map(String::as_str), Some("5"));
+}
