@@ -1,4 +1,4 @@
-# Helpers shared by bench/replay.sh and bench/mock.sh (sourced, not run).
+# Helpers shared by the bench scripts (replay.sh, mock.sh, forwarder.sh); sourced, not run.
 # The caller sets NAME (used in messages), WORK (temp dir), RAW (raw.tsv),
 # LOADGEN_CPU, SUT_CPU, LOAD_MAX, LOAD_WAIT and the PIDS array.
 

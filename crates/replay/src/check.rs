@@ -270,4 +270,17 @@ mod tests {
         )
         .is_empty());
     }
+
+    #[test]
+    fn identical_bytes_pass_without_parsed_json() {
+        // The generator skips parsing an answer whose bytes equal the
+        // recording (Observed::json is None then); that must still pass.
+        let mut o = observed(200, r#"{"a":1}"#);
+        o.json = None;
+        let c = Checks {
+            bodies: true,
+            ..Checks::default()
+        };
+        assert!(check(&recorded(200, r#"{"a":1}"#), &o, &c).is_empty());
+    }
 }
