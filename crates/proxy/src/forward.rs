@@ -202,17 +202,23 @@ where
     let mut attempt = client
         .request(Request::from_parts(parts, Either::Left(body)))
         .await;
-    if let Err(e) = &attempt {
-        if let Some(why) = retry_safe(e, &method) {
-            if let Some((mut parts, body)) = pending.replayable_request() {
-                prepare(&mut parts);
-                tracing::debug!(upstream = %target_name, reason = why, "retrying a request the upstream did not process");
-                pending.tag("retried", why);
-                attempt = client
-                    .request(Request::from_parts(parts, Either::Right(Full::new(body))))
-                    .await;
-            }
-        }
+    // A pooled connection that has just received GOAWAY may be handed out
+    // once more before the pool drops it, so a retry can meet the same
+    // refusal; a few attempts ride out one connection rotation.
+    for _ in 0..MAX_RETRIES {
+        let Err(e) = &attempt else { break };
+        let Some(why) = retry_safe(e, &method) else {
+            break;
+        };
+        let Some((mut parts, body)) = pending.replayable_request() else {
+            break;
+        };
+        prepare(&mut parts);
+        tracing::debug!(upstream = %target_name, reason = why, "retrying a request the upstream did not process");
+        pending.tag("retried", why);
+        attempt = client
+            .request(Request::from_parts(parts, Either::Right(Full::new(body))))
+            .await;
     }
 
     match attempt {
@@ -338,6 +344,9 @@ pub(crate) async fn forward_external(
         forward(&shared.clients.http, req, hop, origin, shared, v).await
     }
 }
+
+/// How many times a request the upstream did not process is sent again.
+const MAX_RETRIES: usize = 3;
 
 /// Whether a failed request may be sent again, and why. An HTTP/2 stream
 /// refused by the upstream, or cut off by its GOAWAY, was never processed
