@@ -56,11 +56,11 @@ impl Filter {
                     Field::NAMES
                 ))
             })?;
-            let pattern = if op.ends_with('~') {
-                Pattern::new(&field, value).and_then(|p| match p {
-                    Pattern::Exact(text) => Pattern::glob(&field, &text),
-                    p => Ok(p),
-                })
+            // `~` means a glob even without glob characters, or a `re:` regex.
+            let pattern = if op.ends_with('~') && !value.starts_with("re:") {
+                Pattern::glob(&field, value)
+            } else if op.ends_with('~') {
+                Pattern::new(&field, value)
             } else {
                 Ok(Pattern::Exact(value.to_owned()))
             }

@@ -85,20 +85,20 @@ impl Metrics {
         self.received_bytes.inc_by(bytes);
     }
 
-    pub(crate) fn filtered(&self, rule: &str) {
+    pub(crate) fn filtered(&self, rule: &str, n: u64) {
         self.filtered
             .get_or_create(&RuleLabels {
                 rule: rule.to_owned(),
             })
-            .inc();
+            .inc_by(n);
     }
 
-    pub(crate) fn redacted(&self, category: &str) {
+    pub(crate) fn redacted(&self, category: &str, n: u64) {
         self.redactions
             .get_or_create(&CategoryLabels {
                 category: category.to_owned(),
             })
-            .inc();
+            .inc_by(n);
     }
 
     pub(crate) fn stored(&self, exchanges: u64, bytes: u64) {

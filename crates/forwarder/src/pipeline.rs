@@ -102,20 +102,29 @@ impl Pipeline {
         let mut filtered = 0;
         let mut redactions = 0;
         let mut groups: BTreeMap<String, Vec<Redacted<Exchange>>> = BTreeMap::new();
+        // Counted per batch, then added to the metrics once per label.
+        let mut by_rule: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut by_category: BTreeMap<String, u64> = BTreeMap::new();
         for e in exchanges {
             let d = self.rules.decide(&e);
             if !d.keep {
                 filtered += 1;
-                self.metrics.filtered(self.rules.rule_name(d));
+                *by_rule.entry(self.rules.rule_name(d)).or_default() += 1;
                 continue;
             }
             let key = partition_key(&e, batch);
             let (clean, report) = self.redactor.redact_with_report(e);
             redactions += report.findings.len() as u64;
-            for f in &report.findings {
-                self.metrics.redacted(&f.category);
+            for f in report.findings {
+                *by_category.entry(f.category).or_default() += 1;
             }
             groups.entry(key).or_default().push(clean);
+        }
+        for (rule, n) in by_rule {
+            self.metrics.filtered(rule, n);
+        }
+        for (category, n) in by_category {
+            self.metrics.redacted(&category, n);
         }
         let objects = groups
             .into_iter()
