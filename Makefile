@@ -31,7 +31,7 @@ fmt:
 
 ## The whole test suite (README's test command; .ci/run calls this).
 test: lint
-	$(CARGO) test --workspace --no-fail-fast
+	./.ci/with-kube-local.sh $(CARGO) test --workspace --no-fail-fast
 
 ## Fuzz every parser of untrusted bytes for FUZZ_SECONDS each (nightly + cargo-fuzz).
 FUZZ_SECONDS ?= 30

@@ -11,6 +11,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-python3 - <<'PY' || python3 -m pip install -q requests grpcio grpcio-tools "moto[server]"
-import requests, grpc, grpc_tools, moto.server  # noqa: F401
+python3 - <<'PY' || python3 -m pip install -q requests grpcio grpcio-tools "moto[server]" helm-python-sdk
+import requests, grpc, grpc_tools, moto.server, helm_python  # noqa: F401
 PY
+
+# A real Kubernetes API server and controller manager for the operator's
+# end-to-end tests (built once from Debian's source package, then cached).
+for kl in "$(dirname "$0")/../../shared/tools/kube-local" /work/shared/tools/kube-local; do
+  if [ -x "$kl" ]; then
+    if [ "$(id -u)" = 0 ]; then "$kl" build --prune; else echo "kube-local: build needs root, skipped"; fi
+    break
+  fi
+done

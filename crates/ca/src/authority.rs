@@ -110,8 +110,7 @@ impl CertificateAuthority {
         if certs.next().is_some() {
             return Err(invalid(&cert_path, "more than one certificate".to_owned()));
         }
-        let key = KeyPair::from_pem(&key_pem)
-            .map_err(|e| invalid(&key_path, format!("not a PKCS#8 PEM private key: {e}")))?;
+        let key = load_key(&key_pem).map_err(|e| invalid(&key_path, e))?;
 
         check_ca_pair(&cert_path, &key_path, &cert_der, &key)?;
         let issuer = Issuer::from_ca_cert_der(&cert_der, key)
@@ -374,6 +373,57 @@ fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CaError> {
             source,
         }
     })
+}
+
+/// Reads a CA key in PKCS#8 (`PRIVATE KEY`) or PKCS#1 RSA (`RSA PRIVATE
+/// KEY`, what Helm's `genCA` and `openssl genrsa -traditional` write).
+fn load_key(pem: &str) -> Result<KeyPair, String> {
+    use rustls::pki_types::PrivateKeyDer;
+    let der = PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| format!("not a PEM private key: {e}"))?;
+    match der {
+        PrivateKeyDer::Pkcs8(k) => KeyPair::try_from(k.secret_pkcs8_der())
+            .map_err(|e| format!("unusable PKCS#8 private key: {e}")),
+        PrivateKeyDer::Pkcs1(k) => {
+            let pkcs8 = rsa_pkcs1_to_pkcs8(k.secret_pkcs1_der());
+            KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8.as_slice().into(), &rcgen::PKCS_RSA_SHA256)
+                .map_err(|e| format!("unusable RSA private key: {e}"))
+        }
+        _ => Err("unsupported key format: use PKCS#8 (`openssl pkcs8 -topk8 -nocrypt`) or an RSA PKCS#1 key".to_owned()),
+    }
+}
+
+/// Wraps a PKCS#1 RSAPrivateKey in a PKCS#8 PrivateKeyInfo. Written by hand
+/// because ring (rcgen's backend here) signs only from PKCS#8, and the wrap
+/// is three fixed DER headers: no DER crate is in the tree for it.
+fn rsa_pkcs1_to_pkcs8(pkcs1: &[u8]) -> Vec<u8> {
+    fn len(n: usize) -> Vec<u8> {
+        if n < 0x80 {
+            return vec![n as u8];
+        }
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
+        let mut out = vec![0x80 | bytes.len() as u8];
+        out.extend(bytes);
+        out
+    }
+    // version 0, AlgorithmIdentifier { rsaEncryption, NULL }
+    const HEAD: [u8; 18] = [
+        0x02, 0x01, 0x00, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
+        0x01, 0x05, 0x00,
+    ];
+    let mut octets = vec![0x04];
+    octets.extend(len(pkcs1.len()));
+    octets.extend_from_slice(pkcs1);
+    let mut body = HEAD.to_vec();
+    body.extend(octets);
+    let mut out = vec![0x30];
+    out.extend(len(body.len()));
+    out.extend(body);
+    out
 }
 
 #[cfg(test)]

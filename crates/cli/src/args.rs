@@ -98,6 +98,17 @@ pub(crate) enum Command {
     /// Work with filter rules (which captures are kept).
     #[command(subcommand)]
     Filter(crate::cmd::pipeline::FilterCmd),
+    /// Install the iptables rules of transparent mode (the sidecar's init
+    /// container): the pod's inbound TCP goes to the proxy's inbound port,
+    /// its outbound TCP to the outbound port, except the proxy's own.
+    Init(crate::cmd::init::InitCmd),
+    /// Run the Kubernetes operator: the admission webhook that injects the
+    /// capture sidecar into annotated workloads.
+    Operator(crate::cmd::operator::OperatorCmd),
+    /// Check manifests against GKE Autopilot's admission rules, and write
+    /// the WorkloadAllowlist the eBPF DaemonSet needs there.
+    #[command(subcommand)]
+    Autopilot(crate::cmd::autopilot::AutopilotCmd),
 }
 
 fn default_store() -> String {
@@ -229,6 +240,18 @@ pub(crate) struct ProxyArgs {
     /// Name of the service being recorded (stamped on every exchange).
     #[arg(long, default_value = "app", env = "TAPWIRE_SERVICE")]
     pub(crate) service: String,
+    /// Kubernetes namespace of the pod (stamped on every exchange).
+    #[arg(long, value_name = "NAME", env = "TAPWIRE_POD_NAMESPACE")]
+    pub(crate) namespace: Option<String>,
+    /// Name of the pod (stamped on every exchange).
+    #[arg(long, value_name = "NAME", env = "TAPWIRE_POD_NAME")]
+    pub(crate) pod: Option<String>,
+    /// Node the pod runs on (stamped on every exchange).
+    #[arg(long, value_name = "NAME", env = "TAPWIRE_NODE_NAME")]
+    pub(crate) node: Option<String>,
+    /// Cluster name, as configured at install (stamped on every exchange).
+    #[arg(long, value_name = "NAME", env = "TAPWIRE_CLUSTER")]
+    pub(crate) cluster: Option<String>,
     /// Directory where capture segments are written.
     #[arg(long, short, default_value = "tapwire-recording", env = "TAPWIRE_OUT")]
     pub(crate) out: PathBuf,
@@ -284,6 +307,9 @@ pub(crate) enum ProxyMode {
     Reverse,
     /// Outbound forward proxy only.
     Forward,
+    /// Both listeners take the pod's TCP, redirected by the iptables rules
+    /// of `tapwire init`; each connection goes to its original destination.
+    Transparent,
 }
 
 #[derive(Debug, Args)]
@@ -291,9 +317,23 @@ pub(crate) struct ProxyCmd {
     /// Which listeners to run.
     #[arg(long, value_enum, default_value_t = ProxyMode::Dual, env = "TAPWIRE_PROXY_TYPE")]
     pub(crate) mode: ProxyMode,
-    /// Intercept TLS in CONNECT tunnels: present leaves minted from the CA
-    /// (clients must trust it: see `tapwire ca export`) and record plaintext.
-    /// Without it, tunnels are relayed and recorded as TCP flows with SNI.
+    /// How each side treats connections, as INBOUND[:OUTBOUND]: `http`
+    /// tells HTTP/1.x, h2c and TLS apart per connection where other
+    /// protocols can arrive (transparent mode; anything else is relayed as
+    /// a TCP flow); `tcp` relays the inbound side byte for byte as TCP
+    /// flows; `tcp:http` is inbound TCP with outbound HTTP.
+    #[arg(
+        long,
+        default_value = "http",
+        value_name = "PROTOCOL",
+        value_parser = clap::value_parser!(tapwire_proxy::ProxyProtocol),
+        env = "TAPWIRE_PROXY_PROTOCOL"
+    )]
+    pub(crate) proxy_protocol: tapwire_proxy::ProxyProtocol,
+    /// Intercept outbound TLS (CONNECT tunnels, and TLS redirected in
+    /// transparent mode): present leaves minted from the CA (clients must
+    /// trust it: see `tapwire ca export`) and record plaintext. Without it,
+    /// TLS is relayed and recorded as TCP flows with SNI.
     #[arg(long, env = "TAPWIRE_TLS_OUT")]
     pub(crate) tls_out: bool,
     #[command(flatten)]

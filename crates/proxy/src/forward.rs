@@ -1,7 +1,9 @@
 //! Forwarding one HTTP request to its upstream while capturing it: shared by
-//! the inbound listener, the outbound listener and intercepted tunnels.
+//! the inbound listener, the outbound listener, tunnels and transparently
+//! redirected connections.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,6 +25,7 @@ use crate::error::{chain, ProxyError};
 use crate::hop;
 use crate::metrics::{Dir, ErrorKind, ErrorLabels};
 use crate::server::Shared;
+use crate::ProxyConfig;
 
 /// Request body type sent upstream: the client's body streamed through a
 /// tee, or, for a retry, the captured copy of a body that already ended.
@@ -83,39 +86,140 @@ fn http_connector(connect_timeout: Duration) -> HttpConnector {
     c
 }
 
+/// The pooled-client settings every upstream client shares.
+fn client_builder(config: &ProxyConfig) -> hyper_util::client::legacy::Builder {
+    let mut b = Client::builder(TokioExecutor::new());
+    b.pool_idle_timeout(Duration::from_secs(90))
+        .http1_preserve_header_case(true)
+        .http1_title_case_headers(false)
+        .http1_max_headers(config.max_header_fields());
+    b
+}
+
 /// The upstream clients, built once per proxy and shared by all connections.
 #[derive(Debug, Clone)]
 pub(crate) struct Clients {
-    pub(crate) app_h1: Client<FixedConnector, UpBody>,
-    pub(crate) app_h2: Client<FixedConnector, UpBody>,
+    /// The app behind the inbound listener.
+    pub(crate) app: FixedClients,
     pub(crate) http: Client<HttpConnector, UpBody>,
     pub(crate) https: Client<hyper_rustls::HttpsConnector<HttpConnector>, UpBody>,
 }
 
 impl Clients {
-    pub(crate) fn new(config: &crate::ProxyConfig, tls: Arc<rustls::ClientConfig>) -> Self {
-        let (app, connect_timeout) = (config.app_addr, config.connect_timeout);
-        let fixed = FixedConnector {
-            inner: http_connector(connect_timeout),
-            target: Uri::try_from(format!("http://{app}")).unwrap_or_default(),
-        };
-        let mut b = Client::builder(TokioExecutor::new());
-        b.pool_idle_timeout(Duration::from_secs(90))
-            .http1_preserve_header_case(true)
-            .http1_title_case_headers(false)
-            .http1_max_headers(config.max_header_fields());
-        let app_h1 = b.build(fixed.clone());
-        let http = b.build(http_connector(connect_timeout));
-        let https = b.build(tapwire_ca::https_connector(&tls, connect_timeout));
-        let app_h2 = Client::builder(TokioExecutor::new())
-            .http2_only(true)
-            .build(fixed);
+    pub(crate) fn new(config: &ProxyConfig, tls: Arc<rustls::ClientConfig>) -> Self {
+        let b = client_builder(config);
         Self {
-            app_h1,
-            app_h2,
-            http,
-            https,
+            app: FixedClients::new(config.app_addr, config, &tls),
+            http: b.build(http_connector(config.connect_timeout)),
+            https: b.build(tapwire_ca::https_connector(&tls, config.connect_timeout)),
         }
+    }
+}
+
+/// Clients that send every request to one address, whatever authority the
+/// request names: the app behind the inbound listener, or the original
+/// destination of a connection redirected in transparent mode. The
+/// request's own authority stays in the URI, so the upstream sees the
+/// `Host` or `:authority` the client sent, and over TLS the certificate is
+/// checked against that name while the connection goes to the address.
+#[derive(Debug, Clone)]
+pub(crate) struct FixedClients {
+    addr: SocketAddr,
+    h1: Client<FixedConnector, UpBody>,
+    h2: Client<FixedConnector, UpBody>,
+    https: Client<hyper_rustls::HttpsConnector<FixedConnector>, UpBody>,
+}
+
+impl FixedClients {
+    /// Clients for `addr`; `tls` (with the ALPN list replaced by h2 and
+    /// http/1.1) for requests that were TLS on the client side.
+    pub(crate) fn new(addr: SocketAddr, config: &ProxyConfig, tls: &rustls::ClientConfig) -> Self {
+        let fixed = FixedConnector {
+            inner: http_connector(config.connect_timeout),
+            target: Uri::try_from(format!("http://{addr}")).unwrap_or_default(),
+        };
+        let mut tls = tls.clone();
+        tls.alpn_protocols.clear();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(fixed.clone());
+        let b = client_builder(config);
+        Self {
+            addr,
+            h1: b.build(fixed.clone()),
+            h2: Client::builder(TokioExecutor::new())
+                .http2_only(true)
+                .build(fixed),
+            https: b.build(https),
+        }
+    }
+}
+
+/// Forwards `req` to the fixed address of `clients`, recording the
+/// authority the client used (`Host` or `:authority`, else the address) and
+/// the address as the upstream. `scheme` is `https` for requests that
+/// arrived over intercepted TLS: they are sent over TLS, as HTTP/1.1 or h2
+/// as ALPN decides; plaintext requests keep the client's version (h2c
+/// prior knowledge stays h2c).
+pub(crate) async fn forward_fixed(
+    req: Request<Incoming>,
+    scheme: &'static str,
+    clients: &FixedClients,
+    origin: &Origin,
+    shared: &Shared,
+) -> Response<ProxyBody> {
+    let addr = clients.addr;
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| addr.to_string());
+    let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let target = Uri::builder()
+        .scheme(scheme)
+        .authority(authority.as_str())
+        .path_and_query(pq)
+        .build()
+        .or_else(|_| {
+            Uri::builder()
+                .scheme(scheme)
+                .authority(addr.to_string())
+                .path_and_query(pq)
+                .build()
+        })
+        .unwrap_or_default();
+    let hop = Hop {
+        scheme,
+        authority,
+        upstream: Upstream {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        },
+        target,
+    };
+    if scheme == "https" {
+        forward(
+            &clients.https,
+            req,
+            hop,
+            origin,
+            shared,
+            Some(Version::HTTP_11),
+        )
+        .await
+    } else if req.version() == Version::HTTP_2 {
+        forward(&clients.h2, req, hop, origin, shared, None).await
+    } else {
+        forward(&clients.h1, req, hop, origin, shared, None).await
     }
 }
 

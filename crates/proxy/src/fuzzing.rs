@@ -19,6 +19,37 @@ pub fn sniff(data: &[u8]) {
     let _ = crate::sniff::client_hello(data);
 }
 
+/// The ignore lists of `tapwire init` (IPs/CIDRs and ports/ranges) on
+/// arbitrary text: parse or fail, never panic; what parses prints back to
+/// the same list, and renders into rules.
+pub fn ignore_lists(data: &[u8]) {
+    use crate::transparent::{Family, IpList, PortList, Redirect};
+    let text = String::from_utf8_lossy(data);
+    let ips = text.parse::<IpList>();
+    let ports = text.parse::<PortList>();
+    if let Ok(l) = &ips {
+        assert_eq!(l.to_string().parse::<IpList>().as_ref(), Ok(l));
+    }
+    if let Ok(l) = &ports {
+        assert_eq!(l.to_string().parse::<PortList>().as_ref(), Ok(l));
+    }
+    let r = Redirect {
+        proxy_uid: 1477,
+        in_port: 4143,
+        out_port: 4140,
+        admin_port: Some(4145),
+        ignore_src_ips: ips.clone().unwrap_or_default(),
+        ignore_dst_ips: ips.unwrap_or_default(),
+        ignore_inbound_ports: ports.clone().unwrap_or_default(),
+        ignore_outbound_ports: ports.unwrap_or_default(),
+    };
+    for family in [Family::V4, Family::V6] {
+        let installed = crate::transparent::Installed::parse(&text);
+        let _ = crate::transparent::install_script(&r, family, &installed);
+        let _ = crate::transparent::remove_script(&installed);
+    }
+}
+
 /// Hop-by-hop stripping on headers built from arbitrary `name: value` lines.
 pub fn hop_headers(data: &[u8]) {
     let mut map = http::HeaderMap::new();
@@ -126,6 +157,8 @@ mod tests {
             super::connection(input, true);
         }
         super::sniff(b"\x16\x03\x01\x00\x10");
+        super::ignore_lists(b"10.0.0.0/8,*,fd00::/8");
+        super::ignore_lists(b"22,8000:8100\n*nat\n-A OUTPUT -j TAPWIRE_X");
         super::hop_headers(b"connection: x-a, upgrade\nx-a: 1\nupgrade: ws\nte: trailers");
     }
 }

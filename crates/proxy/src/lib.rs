@@ -5,7 +5,9 @@
 //! Listeners: the inbound reverse proxy (default 4143) in front of the app,
 //! the outbound forward proxy (default 4140, absolute-form HTTP and CONNECT,
 //! with optional TLS interception), and the admin server (default 4145:
-//! `/metrics`, `/healthz`, `/readyz`).
+//! `/metrics`, `/healthz`, `/readyz`). In transparent mode both traffic
+//! listeners take connections redirected by iptables instead (see
+//! [`transparent`]).
 
 mod body;
 mod capture;
@@ -22,12 +24,13 @@ mod outbound;
 mod server;
 mod sink;
 mod sniff;
+pub mod transparent;
 mod tunnel;
 mod uplink;
 
 pub use capture::{CaptureQueue, CaptureReceiver, Captured};
-pub use config::{Mode, ProxyConfig};
+pub use config::{Mode, ProxyConfig, ProxyProtocol, Wire};
 pub use metrics::{DropReason, Metrics};
-pub use server::{Proxy, RunningProxy};
+pub use server::{Proxy, RunningProxy, StartError};
 pub use sink::{CaptureSink, SegmentDirSink, SinkError};
 pub use uplink::{ForwarderSink, UplinkConfig, UplinkError};

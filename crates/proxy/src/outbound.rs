@@ -154,7 +154,17 @@ async fn connect(
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(up) => tunnel::run(TokioIo::new(up), target, upstream, origin, shared).await,
+            Ok(up) => {
+                tunnel::run(
+                    TokioIo::new(up),
+                    target,
+                    upstream,
+                    origin,
+                    shared,
+                    tunnel::Route::Named,
+                )
+                .await
+            }
             Err(e) => {
                 tracing::debug!(upstream = %target, error = %e, "client left before the tunnel opened")
             }

@@ -1,6 +1,6 @@
 //! Listeners, connection handling and lifecycle.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,15 +9,16 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use prometheus_client::registry::Registry;
 use tapwire_model::Service;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::capture::{CaptureQueue, Origin};
+use crate::config::{Mode, Wire};
 use crate::forward::Clients;
 use crate::metrics::{Dir, ErrorKind, ErrorLabels, Listener, ListenerLabels, Metrics};
 use crate::sink::CaptureSink;
-use crate::{inbound, outbound, ProxyConfig};
+use crate::{inbound, outbound, transparent, ProxyConfig};
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,9 @@ pub enum StartError {
     /// The sink thread could not be started.
     #[error("cannot start the capture sink thread: {0}")]
     Thread(std::io::Error),
+    /// The settings contradict each other.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// State shared by every connection of one proxy.
@@ -108,6 +112,10 @@ impl Proxy {
         sink: Box<dyn CaptureSink>,
         mut registry: Registry,
     ) -> Result<RunningProxy, StartError> {
+        config
+            .protocol
+            .check(config.mode)
+            .map_err(StartError::Config)?;
         let metrics = Metrics::register(&mut registry);
         let upstream_tls = tapwire_ca::client_config(
             config.extra_ca_bundle.as_deref(),
@@ -121,6 +129,15 @@ impl Proxy {
             true => Some(bind(config.outbound_addr, "outbound", "--out-port").await?),
             false => None,
         };
+        // IPv6 connections redirected by ip6tables need a listener too.
+        let v6_twins = config.mode == Mode::Transparent
+            && config.inbound_addr.ip() == IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let inbound_v6 = (v6_twins && inbound_l.is_some())
+            .then(|| bind_v6_twin(config.inbound_addr.port()))
+            .flatten();
+        let outbound_v6 = (v6_twins && outbound_l.is_some())
+            .then(|| bind_v6_twin(config.outbound_addr.port()))
+            .flatten();
         let admin_l = match config.admin_addr {
             Some(a) => Some(bind(a, "admin", "--admin-port").await?),
             None => None,
@@ -173,6 +190,14 @@ impl Proxy {
                 stop_rx.clone(),
             ));
         }
+        for (l, which) in [
+            (inbound_v6, Listener::Inbound),
+            (outbound_v6, Listener::Outbound),
+        ] {
+            if let Some(l) = l {
+                tasks.spawn(accept_loop(l, which, shared.clone(), stop_rx.clone()));
+            }
+        }
         if let Some(l) = admin_l {
             let ready: tapwire_admin::Readiness = Arc::new(move || {
                 if sink_alive.load(std::sync::atomic::Ordering::Acquire) {
@@ -184,6 +209,8 @@ impl Proxy {
             tasks.spawn(tapwire_admin::serve(l, Arc::new(registry), ready, stop_rx));
         }
         tracing::info!(
+            mode = %shared.config.mode,
+            protocol = %shared.config.protocol,
             inbound = ?inbound_addr,
             outbound = ?outbound_addr,
             admin = ?admin_addr,
@@ -310,12 +337,12 @@ async fn accept_loop(
         let open = metrics.open_connections.get_or_create(&labels).clone();
         open.inc();
         let local = stream.local_addr().ok();
-        let io = TokioIo::new(stream);
         let shared = shared.clone();
         conns.spawn(async move {
-            match which {
-                Listener::Inbound => inbound::serve(io, peer, local, shared).await,
-                Listener::Outbound => outbound::serve(io, peer, local, shared).await,
+            if shared.config.mode == Mode::Transparent {
+                transparent::serve(stream, peer, local, which, shared).await;
+            } else {
+                serve_direct(stream, peer, local, which, shared).await;
             }
             open.dec();
         });
@@ -323,6 +350,55 @@ async fn accept_loop(
     drop(listener);
     // Connections saw the stop signal too and are finishing their requests.
     while conns.join_next().await.is_some() {}
+}
+
+/// Serves a connection sent to the listener itself (every connection
+/// outside transparent mode): the inbound listener forwards to the app,
+/// as HTTP or, with `--proxy-protocol tcp`, as an opaque flow; the
+/// outbound listener is an explicit forward proxy.
+pub(crate) async fn serve_direct(
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    which: Listener,
+    shared: Arc<Shared>,
+) {
+    match which {
+        Listener::Inbound if shared.config.protocol.inbound == Wire::Tcp => {
+            inbound::relay(stream, peer, local, shared).await
+        }
+        Listener::Inbound => inbound::serve(TokioIo::new(stream), peer, local, shared).await,
+        Listener::Outbound => outbound::serve(TokioIo::new(stream), peer, local, shared).await,
+    }
+}
+
+/// `[::]:port`, IPv6 only, for transparent mode bound to `0.0.0.0`; `None`
+/// (logged) where the pod has no IPv6, whose connections then never come.
+fn bind_v6_twin(port: u16) -> Option<TcpListener> {
+    if port == 0 {
+        return None;
+    }
+    let addr = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+    let bind = || -> std::io::Result<TcpListener> {
+        let s = socket2::Socket::new(
+            socket2::Domain::IPV6,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        s.set_only_v6(true)?;
+        s.set_reuse_address(true)?;
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        s.listen(1024)?;
+        TcpListener::from_std(s.into())
+    };
+    match bind() {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::info!(%addr, error = %e, "no IPv6 listener; IPv6 connections are not proxied");
+            None
+        }
+    }
 }
 
 /// Serves one client connection, answering each request with `handler`,

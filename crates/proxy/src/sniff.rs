@@ -41,19 +41,50 @@ pub(crate) fn sniff(buf: &[u8]) -> Sniffed {
             Sniffed::NeedMore
         };
     }
-    // An HTTP/1 request line starts with a method token (RFC 9110 tchar;
-    // in practice upper-case letters) followed by one space.
-    for (i, &b) in buf.iter().enumerate().take(MAX_METHOD + 1) {
-        match b {
-            b'A'..=b'Z' | b'-' | b'_' => continue,
-            b' ' if i > 0 => return Sniffed::Http1,
-            _ => return Sniffed::Opaque,
+    http1(buf)
+}
+
+/// Longest request target read before the HTTP parser is left to judge.
+const MAX_TARGET: usize = 8 * 1024;
+
+const HTTP1_VERSION: &[u8] = b"HTTP/1.";
+
+/// An HTTP/1 request line: a method token (RFC 9110 tchar; in practice
+/// upper-case letters), one space, a request target of visible bytes, one
+/// space, then `HTTP/1.` and a digit. Waiting for the version keeps text
+/// protocols whose commands look like a method (Redis `SET k v`, SMTP
+/// `HELO host`) out of the HTTP parser: they are relayed, not answered 400.
+fn http1(buf: &[u8]) -> Sniffed {
+    let mut sp = 0;
+    loop {
+        match buf.get(sp) {
+            None => return Sniffed::NeedMore,
+            Some(b'A'..=b'Z' | b'-' | b'_') if sp < MAX_METHOD => sp += 1,
+            Some(b' ') if sp > 0 => break,
+            Some(_) => return Sniffed::Opaque,
         }
     }
-    if buf.len() > MAX_METHOD {
-        Sniffed::Opaque
-    } else {
-        Sniffed::NeedMore
+    let target = sp + 1;
+    let mut end = target;
+    loop {
+        match buf.get(end) {
+            None => return Sniffed::NeedMore,
+            Some(b' ') if end > target => break,
+            Some(0x21..=0x7e | 0x80..=0xff) if end - target < MAX_TARGET => end += 1,
+            // A target this long is HTTP or nothing we could tell apart.
+            Some(0x21..=0x7e | 0x80..=0xff) => return Sniffed::Http1,
+            Some(_) => return Sniffed::Opaque,
+        }
+    }
+    let version = buf.get(end + 1..).unwrap_or_default();
+    let n = version.len().min(HTTP1_VERSION.len());
+    if version[..n] != HTTP1_VERSION[..n] {
+        return Sniffed::Opaque;
+    }
+    match version.get(HTTP1_VERSION.len()) {
+        None => Sniffed::NeedMore,
+        Some(b'0'..=b'9') => Sniffed::Http1,
+        Some(_) => Sniffed::Opaque,
     }
 }
 
@@ -124,6 +155,41 @@ mod tests {
         assert_eq!(sniff(b"*3\r\n$3\r\nSET\r\n"), Sniffed::Opaque);
         assert_eq!(sniff(b" GET"), Sniffed::Opaque);
         assert_eq!(sniff(b"AAAAAAAAAAAAAAAAAAAAAAAA"), Sniffed::Opaque);
+    }
+
+    #[test]
+    fn an_http1_request_line_needs_its_version() {
+        assert_eq!(sniff(b"GET /orders?id=1 HTTP/1.0\r\n"), Sniffed::Http1);
+        assert_eq!(sniff(b"OPTIONS * HTTP/1.1"), Sniffed::Http1);
+        assert_eq!(sniff(b"GET http://backend:8081/x HTTP/1.1"), Sniffed::Http1);
+        // Still arriving: wait for more.
+        for partial in [
+            &b"GET"[..],
+            b"GET ",
+            b"GET /a",
+            b"GET /a ",
+            b"GET /a HTTP/",
+            b"GET /a HTTP/1.",
+        ] {
+            assert_eq!(sniff(partial), Sniffed::NeedMore, "{partial:?}");
+        }
+        // Text protocols with method-like commands are not HTTP.
+        for other in [
+            &b"SET key value\r\n"[..],
+            b"HELO mail.example.com\r\n",
+            b"GET key\r\n",
+            b"GET  / HTTP/1.1",
+            b"GET / HTTP/2.0\r\n",
+            b"GET / HTTP/1.x",
+            b"GET /\t HTTP/1.1",
+            b"AUTH PLAIN dXNlcg==\r\n",
+        ] {
+            assert_eq!(sniff(other), Sniffed::Opaque, "{other:?}");
+        }
+        // A very long target is left to the HTTP parser.
+        let mut long = b"GET /".to_vec();
+        long.extend(std::iter::repeat_n(b'a', MAX_TARGET + 1));
+        assert_eq!(sniff(&long), Sniffed::Http1);
     }
 
     #[test]

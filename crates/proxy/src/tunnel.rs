@@ -1,8 +1,11 @@
-//! What happens inside a CONNECT tunnel: the first bytes decide. TLS is
-//! terminated with a minted leaf when interception is on (and relayed with
-//! its SNI recorded when off); plaintext HTTP is proxied request by
-//! request; anything else is relayed and recorded as an opaque TCP flow.
+//! What happens on a stream whose destination is already known (a CONNECT
+//! tunnel, or a connection redirected in transparent mode): the first bytes
+//! decide. TLS is terminated with a minted leaf when interception is on and
+//! the stream is outbound (and relayed with its SNI recorded otherwise);
+//! plaintext HTTP is proxied request by request; anything else is relayed
+//! and recorded as an opaque TCP flow.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,13 +13,13 @@ use bytes::BytesMut;
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tapwire_model::{Protocol, TlsInfo, Upstream};
+use tapwire_model::{Direction, Protocol, TlsInfo, Upstream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::body::ProxyBody;
 use crate::capture::{Captured, Clock, Origin, Payload};
-use crate::forward::{forward_external, Hop};
+use crate::forward::{forward_external, forward_fixed, FixedClients, Hop};
 use crate::io::{PrefixedIo, TeeIo};
 use crate::metrics::{Dir, ErrorKind, ErrorLabels};
 use crate::outbound::connect_tcp;
@@ -76,23 +79,37 @@ async fn read_prefix<S: AsyncRead + Unpin>(
     }
 }
 
-/// Runs one CONNECT tunnel to `target` over the upgraded client stream.
+/// Where the HTTP requests found on a stream are sent.
+#[derive(Debug, Clone)]
+pub(crate) enum Route {
+    /// A CONNECT tunnel: to the tunnel's target by name, through the
+    /// proxy's shared clients.
+    Named,
+    /// A redirected connection (transparent mode): to its original
+    /// destination, whatever name the requests carry.
+    Fixed(SocketAddr),
+}
+
+/// Runs one stream to `target`: the upgraded client side of a CONNECT
+/// tunnel, or a redirected connection. Only outbound TLS is intercepted:
+/// the proxy holds no key the app's own clients would trust.
 pub(crate) async fn run<S>(
     mut client: S,
     target: Upstream,
     upstream: Option<TcpStream>,
     mut origin: Origin,
     shared: Arc<Shared>,
+    route: Route,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let intercept = shared.leaf_issuer.is_some();
+    let intercept = shared.leaf_issuer.is_some() && origin.direction == Direction::Outbound;
     let (prefix, kind, hello) = read_prefix(&mut client, !intercept).await;
     let client = PrefixedIo::new(prefix.freeze(), client);
     match kind {
-        Sniffed::Tls if intercept => intercept_tls(client, target, origin, shared).await,
+        Sniffed::Tls if intercept => intercept_tls(client, target, origin, shared, route).await,
         Sniffed::Http1 | Sniffed::Http2 => {
-            serve_tunnel_http(client, target, "http", origin, shared).await
+            serve_tunnel_http(client, target, "http", origin, shared, route).await
         }
         _ => {
             if let Some(h) = hello {
@@ -107,8 +124,13 @@ pub(crate) async fn run<S>(
     }
 }
 
-async fn intercept_tls<S>(client: S, target: Upstream, mut origin: Origin, shared: Arc<Shared>)
-where
+async fn intercept_tls<S>(
+    client: S,
+    target: Upstream,
+    mut origin: Origin,
+    shared: Arc<Shared>,
+    route: Route,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Some(issuer) = shared.leaf_issuer.as_ref() else {
@@ -172,7 +194,7 @@ where
     });
     match negotiated.as_deref() {
         Some("h2") | Some("http/1.1") => {
-            serve_tunnel_http(tls, target, "https", origin, shared).await
+            serve_tunnel_http(tls, target, "https", origin, shared, route).await
         }
         Some(_) => relay(tls, target, None, Some((sni, negotiated)), origin, shared).await,
         None => {
@@ -181,7 +203,7 @@ where
             let tls = PrefixedIo::new(prefix.freeze(), tls);
             match kind {
                 Sniffed::Http1 | Sniffed::Http2 => {
-                    serve_tunnel_http(tls, target, "https", origin, shared).await
+                    serve_tunnel_http(tls, target, "https", origin, shared, route).await
                 }
                 _ => relay(tls, target, None, Some((sni, None)), origin, shared).await,
             }
@@ -189,24 +211,39 @@ where
     }
 }
 
-/// Serves HTTP requests arriving inside a tunnel, each forwarded to `target`.
+/// Serves HTTP requests arriving on the stream, each forwarded by `route`.
 async fn serve_tunnel_http<S>(
     client: S,
     target: Upstream,
     scheme: &'static str,
     origin: Origin,
     shared: Arc<Shared>,
+    route: Route,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let target = Arc::new(target);
+    // One set of clients per stream: its requests reuse upstream connections.
+    let fixed = match route {
+        Route::Named => None,
+        Route::Fixed(addr) => Some(Arc::new(FixedClients::new(
+            addr,
+            &shared.config,
+            &shared.upstream_tls,
+        ))),
+    };
     serve_http(
         TokioIo::new(client),
         origin,
         shared,
         move |req, origin, shared| {
-            let target = target.clone();
-            async move { handle_tunnel_request(req, &target, scheme, &origin, &shared).await }
+            let (target, fixed) = (target.clone(), fixed.clone());
+            async move {
+                match fixed {
+                    None => handle_tunnel_request(req, &target, scheme, &origin, &shared).await,
+                    Some(clients) => forward_fixed(req, scheme, &clients, &origin, &shared).await,
+                }
+            }
         },
     )
     .await;
@@ -244,6 +281,19 @@ async fn handle_tunnel_request(
         target: uri,
     };
     forward_external(req, hop, origin, shared).await
+}
+
+/// Relays `client` to `target` byte for byte, without looking at the
+/// bytes, and records it as a TCP exchange.
+pub(crate) async fn relay_opaque<S>(
+    client: S,
+    target: Upstream,
+    origin: Origin,
+    shared: Arc<Shared>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    relay(client, target, None, None, origin, shared).await;
 }
 
 /// Relays an opaque flow to `target` and records it as a TCP exchange.

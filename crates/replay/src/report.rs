@@ -340,7 +340,7 @@ mod tests {
     fn long_figures_survive_a_json_round_trip() {
         // A throughput that once came back one ulp off without serde_json's
         // float_roundtrip feature, failing a report comparison in CI.
-        let rps = 3825.985_018_973_059_6_f64;
+        let rps = 3_825.985_018_973_059_6_f64;
         let text = serde_json::to_string(&rps).expect("encode");
         assert_eq!(serde_json::from_str::<f64>(&text).expect("decode"), rps);
     }

@@ -1,6 +1,7 @@
 //! Shared helpers for tapwire's tests: free ports, the `tapwire` binary and
 //! the in-process proxy started and stopped cleanly, real upstreams (Python,
-//! nginx, gRPC) and clients, a test CA, capture and metric readers.
+//! nginx, gRPC) and clients, a test CA, capture and metric readers, and
+//! network namespaces for tests with real iptables.
 //!
 //! Every wait here has a deadline, so a broken proxy fails a test instead of
 //! hanging it. Helpers panic with a message that says what went wrong: they
@@ -17,6 +18,7 @@ pub mod java;
 pub mod metrics;
 pub mod mock;
 pub mod net;
+pub mod netns;
 pub mod nginx;
 pub mod process;
 pub mod python;

@@ -8,11 +8,14 @@ use tapwire_model::{segment, Exchange};
 
 use crate::args::Command;
 
+pub(crate) mod autopilot;
 mod ca;
 pub(crate) mod demo;
 mod har;
+pub(crate) mod init;
 mod inspect;
 pub(crate) mod mock;
+pub(crate) mod operator;
 pub(crate) mod pipeline;
 mod proxy;
 pub(crate) mod replay;
@@ -34,6 +37,9 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Report(c) => report::run(c),
         Command::Forwarder(c) => pipeline::forwarder(c),
         Command::Filter(c) => pipeline::filter(c),
+        Command::Init(c) => init::run(c),
+        Command::Operator(c) => operator::run(c),
+        Command::Autopilot(c) => autopilot::run(c),
     }
 }
 

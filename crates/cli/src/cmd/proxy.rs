@@ -13,8 +13,8 @@ use tapwire_dlp::Redactor;
 use tapwire_model::Exchange;
 use tapwire_model::Service;
 use tapwire_proxy::{
-    CaptureSink, ForwarderSink, Metrics, Mode, Proxy, ProxyConfig, RunningProxy, SegmentDirSink,
-    SinkError, UplinkConfig,
+    CaptureSink, ForwarderSink, Metrics, Mode, Proxy, ProxyConfig, ProxyProtocol, RunningProxy,
+    SegmentDirSink, SinkError, UplinkConfig,
 };
 
 use super::runtime;
@@ -23,7 +23,22 @@ use crate::args::{ProxyArgs, ProxyCmd, ProxyMode, RecordCmd};
 /// How long open requests may finish after a stop signal.
 const GRACE: Duration = Duration::from_secs(5);
 
-fn config(args: &ProxyArgs, mode: Mode, ca: Option<Arc<CertificateAuthority>>) -> ProxyConfig {
+/// An identity flag as the exchange records it: unset and empty (an
+/// environment variable the operator left blank) are both absent.
+fn identity(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+fn config(
+    args: &ProxyArgs,
+    mode: Mode,
+    protocol: ProxyProtocol,
+    ca: Option<Arc<CertificateAuthority>>,
+) -> ProxyConfig {
     let at = |port| SocketAddr::new(args.bind, port);
     ProxyConfig {
         mode,
@@ -33,8 +48,12 @@ fn config(args: &ProxyArgs, mode: Mode, ca: Option<Arc<CertificateAuthority>>) -
         app_addr: SocketAddr::new(args.app_host, args.app_port),
         service: Service {
             name: args.service.clone(),
-            ..Service::default()
+            namespace: identity(&args.namespace),
+            pod: identity(&args.pod),
+            node: identity(&args.node),
+            cluster: identity(&args.cluster),
         },
+        protocol,
         capture_limit: args.capture_limit,
         queue_capacity: args.queue_size.max(1),
         tls_intercept: ca,
@@ -108,9 +127,11 @@ fn destination(args: &ProxyArgs) -> String {
 async fn start(
     args: &ProxyArgs,
     mode: Mode,
+    protocol: ProxyProtocol,
     ca: Option<Arc<CertificateAuthority>>,
 ) -> anyhow::Result<RunningProxy> {
-    let running = Proxy::start(config(args, mode, ca), sink(args)?, Registry::default()).await?;
+    let config = config(args, mode, protocol, ca);
+    let running = Proxy::start(config, sink(args)?, Registry::default()).await?;
     Ok(running)
 }
 
@@ -158,14 +179,19 @@ pub(crate) fn proxy(cmd: ProxyCmd) -> anyhow::Result<ExitCode> {
         ProxyMode::Dual => Mode::Dual,
         ProxyMode::Reverse => Mode::Reverse,
         ProxyMode::Forward => Mode::Forward,
+        ProxyMode::Transparent => Mode::Transparent,
     };
+    // Checked before anything is created (the CA, the output directory).
+    cmd.proxy_protocol
+        .check(mode)
+        .map_err(|e| anyhow::anyhow!(e))?;
     let ca = if cmd.tls_out {
         Some(Arc::new(tapwire_ca::load_or_init(&cmd.proxy.ca_dir)?))
     } else {
         None
     };
     runtime()?.block_on(async {
-        let running = start(&cmd.proxy, mode, ca).await?;
+        let running = start(&cmd.proxy, mode, cmd.proxy_protocol, ca).await?;
         stop_signal().await;
         tracing::info!("stopping: finishing open requests and flushing captures");
         let metrics = running.metrics.clone();
@@ -259,7 +285,7 @@ pub(crate) fn record(cmd: RecordCmd) -> anyhow::Result<ExitCode> {
         None => None,
     };
     runtime()?.block_on(async {
-        let running = start(&cmd.proxy, Mode::Dual, ca).await?;
+        let running = start(&cmd.proxy, Mode::Dual, ProxyProtocol::default(), ca).await?;
         let (inb, outb) = (running.inbound_addr, running.outbound_addr);
         eprintln!(
             "recording {}: send requests to http://{} (forwarded to the app at {}:{}); the app's calls through http://{}",

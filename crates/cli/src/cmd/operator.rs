@@ -1,0 +1,152 @@
+//! `tapwire operator`: the sidecar injection webhook.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tapwire_operator::{certs, Cluster, InjectorConfig, OperatorConfig, SidecarSecret};
+
+/// Runs the admission webhook that injects the capture sidecar.
+///
+/// Pods of workloads annotated `sidecar.tapwire.dev/inject: "true"` get the
+/// tapwire proxy as a sidecar (and, in transparent mode, the `tapwire init`
+/// container that installs the iptables redirect). See docs/operator.md for
+/// every annotation.
+///
+/// Example (what the Helm chart runs):
+///   tapwire operator --listen 0.0.0.0:9443 --sidecar-image REGISTRY/tapwire@sha256:...
+///     --forwarder-url http://tapwire-forwarder.tapwire.svc:4150   (API key in TAPWIRE_API_KEY)
+#[derive(Debug, clap::Args)]
+pub(crate) struct OperatorCmd {
+    /// HTTPS listener for the webhook (the API server POSTs to /mutate).
+    #[arg(long, default_value = "0.0.0.0:9443", env = "TAPWIRE_WEBHOOK_LISTEN")]
+    listen: SocketAddr,
+    /// Admin port for /metrics, /healthz and /readyz (0 disables it).
+    #[arg(long, default_value_t = 4145, env = "TAPWIRE_ADMIN_PORT")]
+    admin_port: u16,
+    /// Address the admin port binds to.
+    #[arg(long, default_value = "0.0.0.0", env = "TAPWIRE_ADMIN_BIND")]
+    admin_bind: IpAddr,
+    /// The operator's own namespace: never injected.
+    #[arg(long, default_value = "tapwire", env = "TAPWIRE_NAMESPACE")]
+    namespace: String,
+    /// The Service in front of the webhook (names in the generated certificate).
+    #[arg(
+        long,
+        default_value = "tapwire-operator",
+        env = "TAPWIRE_OPERATOR_SERVICE"
+    )]
+    service: String,
+    /// The MutatingWebhookConfiguration whose caBundle the operator fills in
+    /// with the CA of its generated certificate.
+    #[arg(
+        long,
+        default_value = "tapwire-sidecar-injector",
+        env = "TAPWIRE_WEBHOOK_CONFIG"
+    )]
+    webhook_config: String,
+    /// Serve the certificate in DIR/tls.crt and DIR/tls.key instead of
+    /// generating one (cert-manager; it also fills in the caBundle).
+    #[arg(long, value_name = "DIR", env = "TAPWIRE_WEBHOOK_CERT_DIR")]
+    cert_dir: Option<PathBuf>,
+    /// Extra names (DNS names or IPs) for the generated certificate, for a
+    /// webhook reached by URL instead of through its Service.
+    #[arg(long = "cert-san", value_delimiter = ',', value_name = "NAME")]
+    cert_sans: Vec<String>,
+    /// The tapwire image for injected containers (pin a digest in production).
+    #[arg(long, env = "TAPWIRE_SIDECAR_IMAGE")]
+    sidecar_image: String,
+    /// The forwarder sidecars send captures to; without it, sidecars keep
+    /// captures in an emptyDir volume.
+    #[arg(long, value_name = "URL", env = "TAPWIRE_FORWARDER_URL")]
+    forwarder_url: Option<String>,
+    /// The forwarder's API key, copied into each injected namespace's
+    /// tapwire-sidecar Secret.
+    #[arg(long, env = "TAPWIRE_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Directory with the interception CA (ca.crt, ca.key) for
+    /// `sidecar.tapwire.dev/tls-out`.
+    #[arg(long, value_name = "DIR", env = "TAPWIRE_CA_DIR")]
+    ca_dir: Option<PathBuf>,
+    /// Cluster name stamped on captures.
+    #[arg(long, env = "TAPWIRE_CLUSTER")]
+    cluster: Option<String>,
+    /// GKE Autopilot: requests equal limits on every injected container;
+    /// transparent mode is refused unless --allow-net-admin.
+    #[arg(long, env = "TAPWIRE_AUTOPILOT")]
+    autopilot: bool,
+    /// The Autopilot cluster was created with
+    /// --workload-policies=allow-net-admin, so transparent mode may be used.
+    #[arg(long, env = "TAPWIRE_ALLOW_NET_ADMIN")]
+    allow_net_admin: bool,
+    /// Sidecar resources as JSON ({"requests":{"cpu":"100m"},"limits":{...}});
+    /// annotations override them per workload.
+    #[arg(long, value_name = "JSON", env = "TAPWIRE_SIDECAR_RESOURCES")]
+    sidecar_resources: Option<String>,
+    /// Accepted for chart compatibility. tapwire's sidecar names peers from
+    /// SNI and Host headers and never rewrites DNS, so there is nothing to
+    /// disable; see docs/operator.md.
+    #[arg(long, env = "TAPWIRE_DISABLE_SMART_DNS", hide = true)]
+    disable_smart_dns: bool,
+    /// How long reading a pod's owner workload may take (the API server
+    /// gives the whole webhook call a few seconds).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    lookup_timeout: Duration,
+}
+
+pub(crate) fn run(cmd: OperatorCmd) -> anyhow::Result<ExitCode> {
+    let mut injector = InjectorConfig::new(cmd.sidecar_image.clone());
+    injector.forwarder_url = cmd.forwarder_url.clone().filter(|u| !u.is_empty());
+    injector.cluster = cmd.cluster.clone().filter(|c| !c.is_empty());
+    injector.autopilot = cmd.autopilot;
+    injector.allow_net_admin = cmd.allow_net_admin;
+    if let Some(json) = cmd
+        .sidecar_resources
+        .as_deref()
+        .filter(|j| !j.trim().is_empty())
+    {
+        injector.sidecar_resources = serde_json::from_str(json).with_context(|| {
+            format!("--sidecar-resources (TAPWIRE_SIDECAR_RESOURCES) is not a resources object such as {{\"requests\":{{\"cpu\":\"100m\"}}}}: {json}")
+        })?;
+    }
+    if injector.forwarder_url.is_some() && cmd.api_key.as_deref().is_none_or(str::is_empty) {
+        anyhow::bail!("--forwarder-url is set but no API key: set TAPWIRE_API_KEY (the forwarder's key) so sidecars can authenticate");
+    }
+    let secret = SidecarSecret::new(cmd.api_key.clone(), cmd.ca_dir.as_deref())
+        .context("cannot read the interception CA; create one with `tapwire ca init --dir DIR` or let the Helm chart generate it")?;
+    let cert = match &cmd.cert_dir {
+        Some(dir) => certs::load(dir)?,
+        None => {
+            let mut names = certs::service_names(&cmd.service, &cmd.namespace);
+            names.extend(cmd.cert_sans.iter().cloned());
+            certs::generate(&names)?
+        }
+    };
+    let config = OperatorConfig {
+        listen: cmd.listen,
+        admin: (cmd.admin_port != 0).then(|| SocketAddr::new(cmd.admin_bind, cmd.admin_port)),
+        namespace: cmd.namespace.clone(),
+        injector,
+        secret,
+        cert,
+        webhook_config: cmd.cert_dir.is_none().then(|| cmd.webhook_config.clone()),
+    };
+    super::runtime()?.block_on(async move {
+        let client = kube::Client::try_default().await.context(
+            "cannot reach the Kubernetes API: run in a pod with a service account, or set KUBECONFIG",
+        )?;
+        let cluster = Cluster::new(client, cmd.lookup_timeout);
+        let running = tapwire_operator::start(config, Some(cluster)).await?;
+        tracing::info!(
+            webhook = %running.addr,
+            admin = ?running.admin_addr,
+            namespace = %cmd.namespace,
+            "operator started"
+        );
+        super::proxy::stop_signal().await;
+        running.shutdown(Duration::from_secs(5)).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
