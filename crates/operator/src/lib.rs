@@ -10,6 +10,7 @@ pub mod annotations;
 pub mod certs;
 pub mod cluster;
 pub mod inject;
+pub mod replay;
 pub mod server;
 
 pub use admission::{mutate, Outcome, PodContext};

@@ -19,7 +19,10 @@ use tapwire_operator::{certs, Cluster, InjectorConfig, OperatorConfig, SidecarSe
 ///   tapwire operator --listen 0.0.0.0:9443 --sidecar-image REGISTRY/tapwire@sha256:...
 ///     --forwarder-url http://tapwire-forwarder.tapwire.svc:4150   (API key in TAPWIRE_API_KEY)
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct OperatorCmd {
+    #[command(subcommand)]
+    action: Option<OperatorAction>,
     /// HTTPS listener for the webhook (the API server POSTs to /mutate).
     #[arg(long, default_value = "0.0.0.0:9443", env = "TAPWIRE_WEBHOOK_LISTEN")]
     listen: SocketAddr,
@@ -57,7 +60,7 @@ pub(crate) struct OperatorCmd {
     cert_sans: Vec<String>,
     /// The tapwire image for injected containers (pin a digest in production).
     #[arg(long, env = "TAPWIRE_SIDECAR_IMAGE")]
-    sidecar_image: String,
+    sidecar_image: Option<String>,
     /// The forwarder sidecars send captures to; without it, sidecars keep
     /// captures in an emptyDir volume.
     #[arg(long, value_name = "URL", env = "TAPWIRE_FORWARDER_URL")]
@@ -96,8 +99,25 @@ pub(crate) struct OperatorCmd {
     lookup_timeout: Duration,
 }
 
+/// Tools around the operator.
+#[derive(Debug, clap::Subcommand)]
+enum OperatorAction {
+    /// Print the CustomResourceDefinitions (TrafficReplay) as YAML, as
+    /// committed under charts/tapwire/crds/.
+    ///
+    /// Example: tapwire operator crd | kubectl apply -f -
+    Crd,
+}
+
 pub(crate) fn run(cmd: OperatorCmd) -> anyhow::Result<ExitCode> {
-    let mut injector = InjectorConfig::new(cmd.sidecar_image.clone());
+    if let Some(OperatorAction::Crd) = cmd.action {
+        super::println_out(&tapwire_operator::replay::crd_yaml()?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let image = cmd.sidecar_image.clone().filter(|i| !i.is_empty()).ok_or_else(|| {
+        anyhow::anyhow!("--sidecar-image (TAPWIRE_SIDECAR_IMAGE) is required: the tapwire image injected containers run")
+    })?;
+    let mut injector = InjectorConfig::new(image);
     injector.forwarder_url = cmd.forwarder_url.clone().filter(|u| !u.is_empty());
     injector.cluster = cmd.cluster.clone().filter(|c| !c.is_empty());
     injector.autopilot = cmd.autopilot;
