@@ -16,7 +16,10 @@ if [ -z "$tool" ]; then
     if [ -x "$c" ]; then tool=$c; break; fi
   done
 fi
-if [ -z "$tool" ] || ! "$tool" status 2>/dev/null | grep -q '^built: *kube-apiserver'; then
+# Read the status whole: with pipefail, `grep -q` closing the pipe early
+# would make a built cluster look missing.
+status_text=$([ -n "$tool" ] && "$tool" status 2>/dev/null)
+if [ -z "$tool" ] || ! grep -q '^built: *kube-apiserver' <<<"$status_text"; then
   echo "with-kube-local: no built kube-local (run .ci/deps.sh as root); kube tests will skip or fail" >&2
   exec "$@"
 fi

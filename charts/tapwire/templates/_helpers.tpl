@@ -23,6 +23,8 @@
 {{- define "tapwire.nettapName" -}}{{ include "tapwire.fullname" . | trunc 56 | trimSuffix "-" }}-nettap{{- end -}}
 {{- define "tapwire.caSecretName" -}}{{ include "tapwire.fullname" . | trunc 60 | trimSuffix "-" }}-ca{{- end -}}
 {{- define "tapwire.webhookName" -}}{{ include "tapwire.fullname" . | trunc 46 | trimSuffix "-" }}-sidecar-injector{{- end -}}
+{{- define "tapwire.replayDefaulterName" -}}{{ include "tapwire.fullname" . | trunc 45 | trimSuffix "-" }}-replay-defaulter{{- end -}}
+{{- define "tapwire.replayValidatorName" -}}{{ include "tapwire.fullname" . | trunc 45 | trimSuffix "-" }}-replay-validator{{- end -}}
 {{- define "tapwire.webhookCertName" -}}{{ include "tapwire.fullname" . | trunc 51 | trimSuffix "-" }}-webhook-tls{{- end -}}
 {{- define "tapwire.dlpKeySecretName" -}}
 {{- if .Values.dlp.keySecret -}}{{ .Values.dlp.keySecret }}{{- else -}}{{ include "tapwire.fullname" . | trunc 55 | trimSuffix "-" }}-dlp-key{{- end -}}

@@ -109,6 +109,10 @@ pub(crate) enum Command {
     /// the WorkloadAllowlist the eBPF DaemonSet needs there.
     #[command(subcommand)]
     Autopilot(crate::cmd::autopilot::AutopilotCmd),
+    /// Replay in a Kubernetes cluster: create, follow and read TrafficReplay
+    /// resources (uses your kubeconfig, like kubectl).
+    #[command(subcommand)]
+    Cluster(crate::cmd::cluster::ClusterCmd),
 }
 
 fn default_store() -> String {

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod, Secret};
@@ -75,6 +77,24 @@ fn pem(label: &str, der: &[u8]) -> String {
     out
 }
 
+/// A webhook configuration whose `caBundle` the operator keeps current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookConfigName {
+    /// A MutatingWebhookConfiguration.
+    Mutating(String),
+    /// A ValidatingWebhookConfiguration.
+    Validating(String),
+}
+
+impl std::fmt::Display for WebhookConfigName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Mutating(n) => write!(f, "mutatingwebhookconfiguration/{n}"),
+            Self::Validating(n) => write!(f, "validatingwebhookconfiguration/{n}"),
+        }
+    }
+}
+
 /// An API server connection with the operator's operations on it.
 #[derive(Clone)]
 pub struct Cluster {
@@ -96,6 +116,11 @@ impl Cluster {
             client,
             lookup_timeout,
         }
+    }
+
+    /// The underlying client, for callers with their own API work.
+    pub fn client(&self) -> Client {
+        self.client.clone()
     }
 
     /// Follows the pod's controller owners (ReplicaSet → Deployment, Job,
@@ -277,10 +302,27 @@ impl Cluster {
     }
 
     /// Puts `ca_pem` into every webhook of the named configuration.
-    pub async fn patch_ca_bundle(&self, config: &str, ca_pem: &str) -> Result<usize, kube::Error> {
-        let api = Api::<MutatingWebhookConfiguration>::all(self.client.clone());
-        let current = api.get(config).await?;
-        let count = current.webhooks.as_ref().map_or(0, Vec::len);
+    pub async fn patch_ca_bundle(
+        &self,
+        config: &WebhookConfigName,
+        ca_pem: &str,
+    ) -> Result<usize, kube::Error> {
+        let count = match config {
+            WebhookConfigName::Mutating(name) => {
+                Api::<MutatingWebhookConfiguration>::all(self.client.clone())
+                    .get(name)
+                    .await?
+                    .webhooks
+                    .map_or(0, |w| w.len())
+            }
+            WebhookConfigName::Validating(name) => {
+                Api::<ValidatingWebhookConfiguration>::all(self.client.clone())
+                    .get(name)
+                    .await?
+                    .webhooks
+                    .map_or(0, |w| w.len())
+            }
+        };
         let bundle = serde_json::Value::String(base64_encode(ca_pem.as_bytes()));
         let ops: Vec<serde_json::Value> = (0..count)
             .map(|i| {
@@ -296,8 +338,19 @@ impl Cluster {
         }
         let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(ops))
             .map_err(kube::Error::SerdeError)?;
-        api.patch(config, &PatchParams::default(), &Patch::<()>::Json(patch))
-            .await?;
+        let params = PatchParams::default();
+        match config {
+            WebhookConfigName::Mutating(name) => {
+                Api::<MutatingWebhookConfiguration>::all(self.client.clone())
+                    .patch(name, &params, &Patch::<()>::Json(patch))
+                    .await?;
+            }
+            WebhookConfigName::Validating(name) => {
+                Api::<ValidatingWebhookConfiguration>::all(self.client.clone())
+                    .patch(name, &params, &Patch::<()>::Json(patch))
+                    .await?;
+            }
+        }
         Ok(count)
     }
 }

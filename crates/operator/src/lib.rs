@@ -15,6 +15,6 @@ pub mod server;
 
 pub use admission::{mutate, Outcome, PodContext};
 pub use annotations::{ProxyType, SidecarSpec};
-pub use cluster::{Cluster, SidecarSecret};
+pub use cluster::{Cluster, SidecarSecret, WebhookConfigName};
 pub use inject::{InjectorConfig, PROXY_UID};
 pub use server::{start, OperatorConfig, RunningOperator, StartError};

@@ -27,8 +27,9 @@ use tokio::task::JoinSet;
 
 use crate::admission::{self, Outcome, PodContext};
 use crate::certs::ServingCert;
-use crate::cluster::{Cluster, SidecarSecret};
+use crate::cluster::{Cluster, SidecarSecret, WebhookConfigName};
 use crate::inject::InjectorConfig;
+use crate::replay::webhook::{SnapshotCatalog, WebhookContext};
 
 /// The API server sends at most 3 MiB objects; leave room for the review around it.
 const MAX_BODY: usize = 8 << 20;
@@ -52,7 +53,10 @@ pub struct OperatorConfig {
     pub cert: ServingCert,
     /// The MutatingWebhookConfiguration whose `caBundle` to keep current
     /// (`None` when cert-manager injects it).
-    pub webhook_config: Option<String>,
+    pub webhook_configs: Vec<WebhookConfigName>,
+    /// Where the TrafficReplay validation looks snapshots up (`None`: the
+    /// snapshot checks are skipped with a warning in the response).
+    pub snapshots: Option<Arc<dyn SnapshotCatalog + Send + Sync>>,
 }
 
 /// The operator could not start.
@@ -171,11 +175,11 @@ pub async fn start(
     let metrics = Metrics::register(&mut registry);
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let published = Arc::new(AtomicBool::new(cfg.webhook_config.is_none()));
-    if let (Some(name), Some(cluster)) = (cfg.webhook_config.clone(), cluster.clone()) {
+    let published = Arc::new(AtomicBool::new(cfg.webhook_configs.is_empty()));
+    if let (false, Some(cluster)) = (cfg.webhook_configs.is_empty(), cluster.clone()) {
         tasks.spawn(publish_ca(
             cluster,
-            name,
+            cfg.webhook_configs.clone(),
             cfg.cert.ca_pem.clone(),
             published.clone(),
             metrics.clone(),
@@ -230,7 +234,7 @@ pub async fn start(
 /// exist yet when the operator starts (Helm creates both in one release).
 async fn publish_ca(
     cluster: Cluster,
-    name: String,
+    mut pending: Vec<WebhookConfigName>,
     ca_pem: String,
     published: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
@@ -238,17 +242,22 @@ async fn publish_ca(
 ) {
     let mut wait = Duration::from_millis(500);
     loop {
-        match cluster.patch_ca_bundle(&name, &ca_pem).await {
-            Ok(n) => {
-                tracing::info!(config = %name, webhooks = n, "published the webhook CA");
-                published.store(true, Ordering::Relaxed);
-                metrics.ca_bundle_published.set(1);
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(config = %name, error = %e, retry_in = ?wait, "cannot publish the webhook CA yet");
+        let mut left = Vec::new();
+        for config in pending {
+            match cluster.patch_ca_bundle(&config, &ca_pem).await {
+                Ok(n) => tracing::info!(%config, webhooks = n, "published the webhook CA"),
+                Err(e) => {
+                    tracing::warn!(%config, error = %e, retry_in = ?wait, "cannot publish the webhook CA yet");
+                    left.push(config);
+                }
             }
         }
+        if left.is_empty() {
+            published.store(true, Ordering::Relaxed);
+            metrics.ca_bundle_published.set(1);
+            return;
+        }
+        pending = left;
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
@@ -315,6 +324,10 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
 async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::POST, "/mutate") => {}
+        (&Method::POST, path @ ("/validate-trafficreplay" | "/default-trafficreplay")) => {
+            let validating = path == "/validate-trafficreplay";
+            return replay_review(req, shared, validating).await;
+        }
         (_, "/healthz") => return text(StatusCode::OK, "ok\n"),
         (_, "/mutate") => {
             return text(
@@ -346,6 +359,38 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
         }
     };
     let response = review(&body, shared).await;
+    let mut r = Response::new(Full::new(Bytes::from(admission::encode_review(response))));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The TrafficReplay webhooks: defaulting and validation.
+async fn replay_review(
+    req: Request<Incoming>,
+    shared: &Shared,
+    validating: bool,
+) -> Response<Full<Bytes>> {
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the AdmissionReview (limit {MAX_BODY} bytes): {e}\n"),
+            )
+        }
+    };
+    let ctx = WebhookContext {
+        catalog: shared.cfg.snapshots.clone(),
+        client: shared.cluster.as_ref().map(Cluster::client),
+    };
+    let response = if validating {
+        ctx.validate_review(&body).await
+    } else {
+        ctx.default_review(&body)
+    };
     let mut r = Response::new(Full::new(Bytes::from(admission::encode_review(response))));
     r.headers_mut().insert(
         header::CONTENT_TYPE,

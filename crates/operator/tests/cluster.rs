@@ -247,7 +247,10 @@ async fn the_ca_bundle_goes_into_every_webhook_of_the_configuration() {
         body
     });
     let n = cluster
-        .patch_ca_bundle("tapwire-sidecar-injector", "PEM")
+        .patch_ca_bundle(
+            &tapwire_operator::WebhookConfigName::Mutating("tapwire-sidecar-injector".into()),
+            "PEM",
+        )
         .await
         .expect("patched");
     let body = server.await.expect("script");

@@ -15,6 +15,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::Client;
 use serde_json::json;
 use tapwire_operator::annotations::{self, Request};
+use tapwire_operator::cluster::WebhookConfigName;
 use tapwire_operator::inject::{self, Identity, INIT_CONTAINER, PROXY_CONTAINER};
 use tapwire_operator::{certs, Cluster, InjectorConfig, OperatorConfig, SidecarSecret};
 use tapwire_test_support::require;
@@ -99,7 +100,8 @@ async fn operator_injects_controller_created_pods_on_a_real_api_server() {
                 ..Default::default()
             },
             cert,
-            webhook_config: Some(mwc_name.clone()),
+            webhook_configs: vec![WebhookConfigName::Mutating(mwc_name.clone())],
+            snapshots: None,
         },
         Some(Cluster::new(client.clone(), Duration::from_secs(2))),
     )

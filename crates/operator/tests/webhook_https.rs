@@ -38,7 +38,8 @@ async fn https_admission_reviews_from_curl() {
             injector: InjectorConfig::new("registry.example/tapwire:1"),
             secret: SidecarSecret::default(),
             cert,
-            webhook_config: None,
+            webhook_configs: Vec::new(),
+            snapshots: None,
         },
         None,
     )

@@ -10,6 +10,7 @@ use crate::args::Command;
 
 pub(crate) mod autopilot;
 mod ca;
+pub(crate) mod cluster;
 pub(crate) mod demo;
 mod har;
 pub(crate) mod init;
@@ -40,6 +41,7 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Init(c) => init::run(c),
         Command::Operator(c) => operator::run(c),
         Command::Autopilot(c) => autopilot::run(c),
+        Command::Cluster(c) => cluster::run(c),
     }
 }
 

@@ -3,10 +3,15 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tapwire_operator::{certs, Cluster, InjectorConfig, OperatorConfig, SidecarSecret};
+use tapwire_operator::replay::controller::ControllerConfig;
+use tapwire_operator::replay::webhook::{SnapshotCatalog, StoreCatalog};
+use tapwire_operator::{
+    certs, Cluster, InjectorConfig, OperatorConfig, SidecarSecret, WebhookConfigName,
+};
 
 /// Runs the admission webhook that injects the capture sidecar.
 ///
@@ -50,6 +55,22 @@ pub(crate) struct OperatorCmd {
         env = "TAPWIRE_WEBHOOK_CONFIG"
     )]
     webhook_config: String,
+    /// The MutatingWebhookConfiguration that defaults TrafficReplays (its
+    /// caBundle is filled in too; empty to skip).
+    #[arg(
+        long,
+        default_value = "tapwire-replay-defaulter",
+        env = "TAPWIRE_REPLAY_DEFAULTER_CONFIG"
+    )]
+    replay_defaulter_config: String,
+    /// The ValidatingWebhookConfiguration that checks TrafficReplays (its
+    /// caBundle is filled in too; empty to skip).
+    #[arg(
+        long,
+        default_value = "tapwire-replay-validator",
+        env = "TAPWIRE_REPLAY_VALIDATOR_CONFIG"
+    )]
+    replay_validator_config: String,
     /// Serve the certificate in DIR/tls.crt and DIR/tls.key instead of
     /// generating one (cert-manager; it also fills in the caBundle).
     #[arg(long, value_name = "DIR", env = "TAPWIRE_WEBHOOK_CERT_DIR")]
@@ -93,6 +114,11 @@ pub(crate) struct OperatorCmd {
     /// disable; see docs/operator.md.
     #[arg(long, env = "TAPWIRE_DISABLE_SMART_DNS", hide = true)]
     disable_smart_dns: bool,
+    /// The tapwire store holding snapshots (`file://`, `s3://`, `gs://`,
+    /// `az://`), for TrafficReplay validation; without it the snapshot
+    /// checks are skipped with a warning.
+    #[arg(long = "storage", value_name = "URL", env = "TAPWIRE_STORAGE_URL")]
+    storage: Option<String>,
     /// How long reading a pod's owner workload may take (the API server
     /// gives the whole webhook call a few seconds).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
@@ -114,10 +140,10 @@ pub(crate) fn run(cmd: OperatorCmd) -> anyhow::Result<ExitCode> {
         super::println_out(&tapwire_operator::replay::crd_yaml()?);
         return Ok(ExitCode::SUCCESS);
     }
-    let image = cmd.sidecar_image.clone().filter(|i| !i.is_empty()).ok_or_else(|| {
+    let image: String = cmd.sidecar_image.clone().filter(|i| !i.is_empty()).ok_or_else(|| {
         anyhow::anyhow!("--sidecar-image (TAPWIRE_SIDECAR_IMAGE) is required: the tapwire image injected containers run")
     })?;
-    let mut injector = InjectorConfig::new(image);
+    let mut injector = InjectorConfig::new(image.clone());
     injector.forwarder_url = cmd.forwarder_url.clone().filter(|u| !u.is_empty());
     injector.cluster = cmd.cluster.clone().filter(|c| !c.is_empty());
     injector.autopilot = cmd.autopilot;
@@ -144,6 +170,15 @@ pub(crate) fn run(cmd: OperatorCmd) -> anyhow::Result<ExitCode> {
             certs::generate(&names)?
         }
     };
+    let snapshots = match cmd.storage.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let catalog = StoreCatalog::open(url).with_context(|| {
+                format!("--storage (TAPWIRE_STORAGE_URL) {url:?} is not a usable store URL")
+            })?;
+            Some(Arc::new(catalog) as Arc<dyn SnapshotCatalog + Send + Sync>)
+        }
+        None => None,
+    };
     let config = OperatorConfig {
         listen: cmd.listen,
         admin: (cmd.admin_port != 0).then(|| SocketAddr::new(cmd.admin_bind, cmd.admin_port)),
@@ -151,14 +186,42 @@ pub(crate) fn run(cmd: OperatorCmd) -> anyhow::Result<ExitCode> {
         injector,
         secret,
         cert,
-        webhook_config: cmd.cert_dir.is_none().then(|| cmd.webhook_config.clone()),
+        // With cert-manager, its CA injector fills in the caBundles.
+        webhook_configs: if cmd.cert_dir.is_some() {
+            Vec::new()
+        } else {
+            [
+                WebhookConfigName::Mutating(cmd.webhook_config.clone()),
+                WebhookConfigName::Mutating(cmd.replay_defaulter_config.clone()),
+                WebhookConfigName::Validating(cmd.replay_validator_config.clone()),
+            ]
+            .into_iter()
+            .filter(|c| !matches!(c, WebhookConfigName::Mutating(n) | WebhookConfigName::Validating(n) if n.is_empty()))
+            .collect()
+        },
+        snapshots,
     };
+    // The replay controller needs the store its responder and generator read.
+    let controller = cmd.storage.clone().filter(|u| !u.is_empty()).map(|store| {
+        let mut c = ControllerConfig::new(image.clone(), store);
+        c.autopilot = cmd.autopilot;
+        c.namespace = cmd.namespace.clone();
+        c
+    });
     super::runtime()?.block_on(async move {
         let client = kube::Client::try_default().await.context(
             "cannot reach the Kubernetes API: run in a pod with a service account, or set KUBECONFIG",
         )?;
-        let cluster = Cluster::new(client, cmd.lookup_timeout);
+        let cluster = Cluster::new(client.clone(), cmd.lookup_timeout);
         let running = tapwire_operator::start(config, Some(cluster)).await?;
+        match controller {
+            Some(c) => {
+                tokio::spawn(tapwire_operator::replay::controller::run(client, c));
+            }
+            None => tracing::warn!(
+                "no --storage (TAPWIRE_STORAGE_URL): the TrafficReplay controller is off, replays stay Pending"
+            ),
+        }
         tracing::info!(
             webhook = %running.addr,
             admin = ?running.admin_addr,

@@ -1,7 +1,9 @@
 //! Replays in the cluster: the `TrafficReplay` resource, its webhooks and
 //! its controller.
 
+pub mod controller;
 pub mod crd;
+pub mod webhook;
 
 pub use crd::{TrafficReplay, TrafficReplaySpec, TrafficReplayStatus};
 
