@@ -116,6 +116,8 @@ fn replay_of_a_recording_against_the_same_server_passes_and_writes_reports() {
     assert_eq!(captures.len(), requests.len(), "all requests recorded");
     let fx = SnapshotFixture::from_recording(bin(), &tw.out_dir, tempfile::tempdir().expect("tmp"));
     let out_dir = fx.path("report");
+    let uploaded = fx.path("store").join("reports/shop/nightly");
+    let report_to = format!("file://{}", uploaded.display());
     let target = format!("http://127.0.0.1:{}", app.port);
     let out = fx.replay(
         bin(),
@@ -129,11 +131,18 @@ fn replay_of_a_recording_against_the_same_server_passes_and_writes_reports() {
             "2".as_ref(),
             "--report-dir".as_ref(),
             out_dir.as_os_str(),
+            "--report-to".as_ref(),
+            report_to.as_ref(),
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     let r = report(&out_dir);
     assert_eq!(r["summary"]["requests"], 30, "{r:#}");
+    // The store holds the same report.
+    assert_eq!(report(&uploaded), r);
+    for name in ["report.html", "junit.xml"] {
+        assert!(uploaded.join(name).is_file(), "{name} uploaded");
+    }
     assert_eq!(r["summary"]["assertions"]["checked"], 30);
     assert_eq!(r["summary"]["assertions"]["pass_rate"], 1.0);
     assert_eq!(r["passed"], true);
@@ -442,6 +451,14 @@ fn goals_assertions_and_usage_errors_set_the_exit_code() {
 
     let out = run(&["--no-fail-on-assertions"]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    // An unusable --report-to fails before anything is sent.
+    let out = run(&["--report-to", "ftp://x/reports"]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown storage scheme ftp://"),
+        "{}",
+        shown(&out)
+    );
     // Only http:// and https:// targets exist.
     let out = fx.replay(bin(), "ftp://127.0.0.1:1", ["--report-dir", r]);
     assert_eq!(out.status.code(), Some(2), "{}", shown(&out));

@@ -80,7 +80,11 @@ fn not_found() -> Value {
 }
 
 fn config() -> ControllerConfig {
-    let mut c = ControllerConfig::new("registry.example/tapwire:1", "gs://bucket/tapwire");
+    config_with_store("gs://bucket/tapwire")
+}
+
+fn config_with_store(store: &str) -> ControllerConfig {
+    let mut c = ControllerConfig::new("registry.example/tapwire:1", store);
     c.autopilot = true;
     c
 }
@@ -88,6 +92,15 @@ fn config() -> ControllerConfig {
 /// Runs one reconcile of `object` against the script; returns its result
 /// and what was sent.
 async fn run(object: Value, script: Vec<Expect>) -> (Action, Vec<Seen>) {
+    run_with(config(), object, script).await
+}
+
+/// [`run`] with the given controller settings.
+async fn run_with(
+    config: ControllerConfig,
+    object: Value,
+    script: Vec<Expect>,
+) -> (Action, Vec<Seen>) {
     let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let server = tokio::spawn(async move {
@@ -125,7 +138,7 @@ async fn run(object: Value, script: Vec<Expect>) -> (Action, Vec<Seen>) {
         seen
     });
     let replay: TrafficReplay = serde_json::from_value(object).expect("replay");
-    let ctx = Arc::new(Context::new(client, config()));
+    let ctx = Arc::new(Context::new(client, config));
     let action = reconcile(Arc::new(replay), ctx).await.expect("reconcile");
     (action, server.await.expect("server script"))
 }
@@ -380,6 +393,7 @@ async fn running_starts_the_generator_against_the_workloads_service() {
         &["--vus", "2"],
         &["--fail-if", "latency.p99 > 200ms"],
         &["--report-dir", "/tapwire-report"],
+        &["--report-to", "gs://bucket/tapwire/reports/shop/nightly"],
     ] {
         assert!(
             args.windows(want.len()).any(|w| w == want),
@@ -420,13 +434,34 @@ fn finished_job(condition: &str) -> Value {
         "conditions": [{"type": condition, "status": "True"}]}})
 }
 
-/// Runs the generator-finished reconcile; returns the status written.
+/// Runs the generator-finished reconcile with an empty store; returns
+/// the status written.
 async fn generator_ends(job: Value, exit: i32) -> Value {
+    let store = tempfile::tempdir().expect("tempdir");
+    let status =
+        generator_ends_with(&format!("file://{}", store.path().display()), job, exit).await;
+    // No report uploaded: the verdict stands, and the message says so.
+    assert!(status.get("summary").is_none(), "{status}");
+    assert!(status.get("report").is_none(), "{status}");
+    if exit <= 1 {
+        let message = status["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("its report could not be read") && message.contains("report.json"),
+            "{message}"
+        );
+    }
+    status
+}
+
+/// Runs the generator-finished reconcile against `store`; returns the
+/// status written.
+async fn generator_ends_with(store: &str, job: Value, exit: i32) -> Value {
     let object = replay(
         json!({"phase": "Running", "startedAt": started_now()}),
         json!({}),
     );
-    let (_, seen) = run(
+    let (_, seen) = run_with(
+        config_with_store(store),
         object.clone(),
         vec![
             Expect(Method::GET, JOB, StatusCode::OK, job),
@@ -526,6 +561,39 @@ async fn a_passing_generator_restores_the_workload_and_completes() {
         (&event["type"], &event["reason"]),
         (&json!("Normal"), &json!("Passed"))
     );
+}
+
+#[tokio::test]
+async fn the_uploaded_report_fills_the_summary() {
+    let store = tempfile::tempdir().expect("tempdir");
+    let dir = store.path().join("reports/shop/nightly");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let report = json!({
+        "v": 1, "snapshot_id": "snap-1", "snapshot_name": "nightly",
+        "target": "http://orders.shop.svc:8080", "load": "2 VUs",
+        "started": "2026-01-01T00:00:00Z", "duration_s": 3.0,
+        "summary": {"requests": 120, "errors": 0, "error_rate": 0.0, "late_sends": 0, "dropped_sends": 0,
+            "assertions": {"checked": 120, "passed": 114, "failed": 6, "pass_rate": 0.95},
+            "latency_ms": {"p50": 4.5, "p90": 9.0, "p95": 12.0, "p99": 250.0, "max": 300.0},
+            "throughput_rps": 40.0},
+        "endpoints": [], "throughput": [], "failures": [], "goals": [],
+        "mock": {"total": 4, "hit": 3, "miss": 1, "passthrough": 0, "other": 0, "hit_rate": 0.75},
+        "passed": false,
+    });
+    std::fs::write(dir.join("report.json"), report.to_string()).expect("write");
+    let url = format!("file://{}", store.path().display());
+    let status = generator_ends_with(&url, finished_job("Failed"), 1).await;
+    assert_eq!(condition(&status, "Ready")["reason"], "MissedGoals");
+    assert_eq!(
+        status["summary"],
+        json!({"requests": 120, "passRate": 0.95, "p50Ms": 4.5, "p95Ms": 12.0, "p99Ms": 250.0, "mockAccuracy": 0.75})
+    );
+    assert_eq!(
+        status["report"],
+        format!("{url}/reports/shop/nightly/report.json")
+    );
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(!message.contains("could not be read"), "{message}");
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ pub use noise::{EndpointNoise, Noise};
 pub use progress::Progress;
 pub use report::{
     Assertions, EndpointStats, Failure, Percentiles, Report, Second, Summary, MAX_FAILURES,
-    REPORT_VERSION,
+    REPORT_JSON, REPORT_VERSION,
 };
 pub use run::run;
 /// The mock responder's accuracy, as [`Report::mock`] holds it (defined in
@@ -68,6 +68,9 @@ pub enum ReplayError {
     /// The mock responder's results file (`--mock-results`) could not be read.
     #[error(transparent)]
     MockResults(#[from] tapwire_mock::ResultsError),
+    /// A store location (`--report-to`) could not be read or written.
+    #[error(transparent)]
+    Store(#[from] tapwire_store::LocationError),
     /// A bug in tapwire.
     #[error("internal error: {0}")]
     Internal(String),

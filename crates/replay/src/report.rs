@@ -4,14 +4,19 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use object_store::path::Path as Key;
 use serde::{Deserialize, Serialize};
+use tapwire_store::Location;
 
 use crate::check::Problem;
 use crate::goal::GoalResult;
 use crate::noise::Noise;
 use crate::ReplayError;
 
+/// The report's machine-readable file, in a directory or a store location.
+pub const REPORT_JSON: &str = "report.json";
 /// Version of the `report.json` format.
 pub const REPORT_VERSION: u32 = 1;
 /// At most this many failed requests are listed in a report; all are counted.
@@ -183,17 +188,43 @@ impl Report {
             move |source| ReplayError::Io { op, path, source }
         };
         std::fs::create_dir_all(dir).map_err(io("create", dir))?;
-        let json =
-            serde_json::to_vec_pretty(self).map_err(|e| ReplayError::Internal(e.to_string()))?;
-        for (name, data) in [
-            ("report.json", json),
-            ("report.html", crate::html::render(self).into_bytes()),
-            ("junit.xml", self.junit().into_bytes()),
-        ] {
+        for (name, data) in self.files()? {
             let p = dir.join(name);
             std::fs::write(&p, data).map_err(io("write", &p))?;
         }
         Ok(())
+    }
+
+    /// The report's files by name, `report.json` last.
+    fn files(&self) -> Result<[(&'static str, Vec<u8>); 3], ReplayError> {
+        let json =
+            serde_json::to_vec_pretty(self).map_err(|e| ReplayError::Internal(e.to_string()))?;
+        Ok([
+            ("report.html", crate::html::render(self).into_bytes()),
+            ("junit.xml", self.junit().into_bytes()),
+            (REPORT_JSON, json),
+        ])
+    }
+
+    /// Uploads `report.html`, `junit.xml` and `report.json` into the store
+    /// location `to`, each object whole or not at all; `report.json` goes
+    /// last, so a reader that finds it finds the other two.
+    pub async fn upload(&self, to: &Location) -> Result<(), ReplayError> {
+        for (name, data) in self.files()? {
+            to.put(&Key::from(name), Bytes::from(data)).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the `report.json` that [`upload`](Self::upload) wrote into `from`.
+    pub async fn fetch(from: &Location) -> Result<Self, ReplayError> {
+        let data = from.get(&Key::from(REPORT_JSON)).await?;
+        serde_json::from_slice(&data).map_err(|e| {
+            ReplayError::Config(format!(
+                "{}/{REPORT_JSON} is not a tapwire report: {e}",
+                from.url()
+            ))
+        })
     }
 
     /// Reads a `report.json`.
@@ -343,6 +374,74 @@ mod tests {
         let rps = 3_825.985_018_973_059_6_f64;
         let text = serde_json::to_string(&rps).expect("encode");
         assert_eq!(serde_json::from_str::<f64>(&text).expect("decode"), rps);
+    }
+
+    fn sample() -> Report {
+        Report {
+            v: REPORT_VERSION,
+            snapshot_id: "snap-1".into(),
+            snapshot_name: "nightly".into(),
+            target: "http://orders:8080".into(),
+            load: "1 VU, 1 iteration".into(),
+            started: DateTime::<Utc>::from_timestamp(1_700_000_000, 0).expect("time"),
+            duration_s: 1.5,
+            summary: Summary {
+                requests: 10,
+                ..Summary::default()
+            },
+            endpoints: Vec::new(),
+            throughput: Vec::new(),
+            failures: Vec::new(),
+            goals: Vec::new(),
+            mock: None,
+            learned_noise: None,
+            passed: true,
+        }
+    }
+
+    async fn round_trip(to: &Location) {
+        let report = sample();
+        report.upload(to).await.expect("upload");
+        assert_eq!(Report::fetch(to).await.expect("fetch"), report);
+        for name in ["report.html", "junit.xml"] {
+            assert!(to.exists(&Key::from(name)).await.expect("stat"), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_report_uploaded_to_a_file_url_reads_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("file://{}/reports/shop/nightly", dir.path().display());
+        round_trip(&Location::open(&url).expect("open")).await;
+        assert!(dir
+            .path()
+            .join("reports/shop/nightly/report.json")
+            .is_file());
+        // Nothing there yet: an error, not a panic.
+        let empty = Location::open(&format!("file://{}/none", dir.path().display())).expect("open");
+        assert!(matches!(
+            Report::fetch(&empty).await,
+            Err(ReplayError::Store(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_report_uploaded_to_s3_reads_back() {
+        if !tapwire_test_support::require_python_modules(&["moto.server"]) {
+            return;
+        }
+        let s3 = tapwire_test_support::cloud::ObjectServer::moto_s3("reports");
+        let config: Vec<(String, String)> = s3
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_lowercase(), v.clone()))
+            .collect();
+        let config: Vec<(&str, &str)> = config
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let to = Location::open_with(&s3.url("reports/shop/nightly"), &config).expect("open");
+        round_trip(&to).await;
     }
 
     #[test]

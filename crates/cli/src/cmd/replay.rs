@@ -105,6 +105,11 @@ pub(crate) struct ReplayCmd {
     /// Where report.json, report.html and junit.xml are written.
     #[arg(long, default_value = "./tapwire-report")]
     report_dir: PathBuf,
+    /// Also upload the reports to this store location (a directory,
+    /// file://, s3://, gs:// or az:// URL, e.g. s3://bucket/reports/nightly),
+    /// one object per file, report.json last.
+    #[arg(long, value_name = "URL", env = "TAPWIRE_REPORT_TO")]
+    report_to: Option<String>,
     /// Never draw a progress bar (it is drawn only when stderr is a terminal).
     #[arg(long)]
     no_progress: bool,
@@ -160,7 +165,16 @@ pub(crate) fn run(cmd: ReplayCmd) -> anyhow::Result<ExitCode> {
         cfg.progress = Some(Arc::clone(&progress));
     }
 
-    let report = runtime()?.block_on(async {
+    let rt = runtime()?;
+    // Opened before the run, so that an unusable URL fails at once (inside
+    // the runtime: cloud clients are built on it).
+    let report_to = match cmd.report_to.as_deref() {
+        Some(url) => Some(rt.block_on(async {
+            Location::open(url).with_context(|| format!("--report-to {url}"))
+        })?),
+        None => None,
+    };
+    let report = rt.block_on(async {
         let snapshots = SnapshotStore::new(Location::open(&cmd.store.store)?);
         let snap = snapshots
             .load(&cmd.snapshot)
@@ -194,6 +208,11 @@ pub(crate) fn run(cmd: ReplayCmd) -> anyhow::Result<ExitCode> {
         "reports written to {} (report.json, report.html, junit.xml)",
         cmd.report_dir.display()
     );
+    if let Some(to) = &report_to {
+        rt.block_on(report.upload(to))
+            .with_context(|| format!("cannot upload the reports to {}", to.url()))?;
+        eprintln!("reports uploaded to {}", to.url());
+    }
     let failed_assertions = report.summary.assertions.failed > 0 && !cmd.no_fail_on_assertions;
     Ok(if !report.goals_passed() || failed_assertions {
         ExitCode::from(1)

@@ -29,7 +29,10 @@ use kube::runtime::{watcher, Controller};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
-use super::crd::{Cleanup, Phase, ReplayMode, TrafficReplay, TrafficReplayStatus};
+use tapwire_replay::{Report, REPORT_JSON};
+use tapwire_store::Location;
+
+use super::crd::{Cleanup, Phase, ReplayMode, SummaryStatus, TrafficReplay, TrafficReplayStatus};
 use crate::cluster::MANAGER;
 use crate::inject::{autopilot_resources, default_sidecar_resources, SIDECAR_SECRET};
 
@@ -49,6 +52,9 @@ const CA_DIR: &str = "/etc/tapwire/ca";
 const TRUST_DIR: &str = "/etc/tapwire/trust";
 const TRUST_VOLUME: &str = "tapwire-replay-ca";
 const REPORT_DIR: &str = "/tapwire-report";
+/// How long reading the generator's report from the store may take; the
+/// reconcile must not hang on a slow or unreachable store.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
 const API_VERSION: &str = "tapwire.dev/v1alpha1";
 
 /// What the controller needs besides the API server.
@@ -56,7 +62,8 @@ const API_VERSION: &str = "tapwire.dev/v1alpha1";
 pub struct ControllerConfig {
     /// The tapwire image for the responder and the generator (pin a digest).
     pub image: String,
-    /// The store URL both read snapshots from (`gs://…`, `s3://…`, `az://…`).
+    /// The store URL both read snapshots from (`gs://…`, `s3://…`, `az://…`);
+    /// the generator uploads its report below it ([`report_location`]).
     pub store: String,
     /// GKE Autopilot: requests equal limits, ephemeral-storage declared.
     pub autopilot: bool,
@@ -230,6 +237,29 @@ pub fn responder_name(replay: &str) -> String {
 /// The generator Job's name.
 pub fn generator_name(replay: &str) -> String {
     format!("{replay}-generator")
+}
+
+/// Where the generator uploads its report (`tapwire replay --report-to`):
+/// `<store>/reports/<namespace>/<replay>`, holding `report.json`,
+/// `report.html` and `junit.xml`.
+pub fn report_location(store: &str, namespace: &str, replay: &str) -> String {
+    format!(
+        "{}/reports/{namespace}/{replay}",
+        store.trim_end_matches('/')
+    )
+}
+
+/// The report's headline figures, as `status.summary` holds them.
+pub fn summary_of(report: &Report) -> SummaryStatus {
+    let s = &report.summary;
+    SummaryStatus {
+        requests: s.requests,
+        pass_rate: s.assertions.pass_rate,
+        p50_ms: s.latency_ms.p50,
+        p95_ms: s.latency_ms.p95,
+        p99_ms: s.latency_ms.p99,
+        mock_accuracy: report.mock.as_ref().map(|m| m.ratio()),
+    }
 }
 
 impl<'a> Step<'a> {
@@ -437,17 +467,21 @@ impl<'a> Step<'a> {
             .any(|c| c.type_ == "Failed" && c.status == "True");
         if status.succeeded.unwrap_or(0) > 0 {
             let logs = self.generator_logs(&job_name).await?.1;
+            let report = self.read_report().await;
             return self
-                .finish("Passed", format!("the generator passed; {logs}"))
+                .finish("Passed", format!("the generator passed{report}; {logs}"))
                 .await;
         }
         if failed {
             let (code, logs) = self.generator_logs(&job_name).await?;
             return match code {
                 Some(1) => {
+                    let report = self.read_report().await;
                     self.finish(
                         "MissedGoals",
-                        format!("the generator missed a goal or an assertion (exit 1); {logs}"),
+                        format!(
+                            "the generator missed a goal or an assertion (exit 1){report}; {logs}"
+                        ),
                     )
                     .await
                 }
@@ -665,6 +699,32 @@ impl<'a> Step<'a> {
                 s.metadata.name?, self.workload_ns
             ))
         }))
+    }
+
+    /// Reads the report the generator uploaded into `status.report` and
+    /// `status.summary`. A report that cannot be read within
+    /// [`REPORT_TIMEOUT`] leaves both unset: the verdict still comes from
+    /// the exit code, and the returned clause (for the message) says why.
+    async fn read_report(&mut self) -> String {
+        let url = report_location(&self.ctx.config.store, &self.ns, &self.name);
+        let fetch = async {
+            let location = Location::open(&url)?;
+            Report::fetch(&location).await
+        };
+        let why = match tokio::time::timeout(REPORT_TIMEOUT, fetch).await {
+            Ok(Ok(report)) => {
+                self.status.summary = Some(summary_of(&report));
+                self.status.report = Some(format!("{url}/{REPORT_JSON}"));
+                return String::new();
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!(
+                "{url}/{REPORT_JSON}: no answer within {}s",
+                REPORT_TIMEOUT.as_secs()
+            ),
+        };
+        tracing::warn!(replay = %self.name, error = %why, "cannot read the generator's report");
+        format!(" (its report could not be read: {})", bounded(&why, 300))
     }
 
     /// The generator's exit code and a sentence about its logs.
@@ -970,6 +1030,8 @@ impl<'a> Step<'a> {
             self.ctx.config.store.clone(),
             "--report-dir".into(),
             REPORT_DIR.into(),
+            "--report-to".into(),
+            report_location(&self.ctx.config.store, &self.ns, &self.name),
             "--no-progress".into(),
             "--log-format".into(),
             "json".into(),
