@@ -10,49 +10,14 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::json;
-use tapwire_test_support::require;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapwire");
 
 fn tapwire(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("tapwire runs")
-}
-
-async fn install_crd(client: &Client) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../charts/tapwire/crds/trafficreplays.tapwire.dev.yaml"
-    );
-    let crd: CustomResourceDefinition =
-        serde_norway::from_str(&std::fs::read_to_string(path).expect("crd file")).expect("crd");
-    let api = Api::<CustomResourceDefinition>::all(client.clone());
-    api.patch(
-        "trafficreplays.tapwire.dev",
-        &PatchParams::apply("tapwire-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply crd");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = api
-            .get("trafficreplays.tapwire.dev")
-            .await
-            .expect("get crd");
-        let established = got.status.and_then(|s| s.conditions).is_some_and(|c| {
-            c.iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-        });
-        if established {
-            return;
-        }
-        assert!(Instant::now() < deadline, "CRD not established");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Writes status as the controller does, once the resource exists.
@@ -88,15 +53,11 @@ async fn finish(client: Client, ns: String, name: String, reason: &'static str) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_follow_list_and_report_replays() {
-    match std::env::var("KUBECONFIG") {
-        Ok(p) if std::path::Path::new(&p).exists() => {}
-        _ => {
-            require::unmet("KUBECONFIG does not point at a cluster (.ci/with-kube-local.sh)");
-            return;
-        }
+    if !tapwire_test_support::k8s::require_cluster() {
+        return;
     }
     let client = Client::try_default().await.expect("client");
-    install_crd(&client).await;
+    tapwire_test_support::k8s::install_crds(&client).await;
     let ns = format!("tapwire-cli-{:x}", std::process::id());
     let namespaces = Api::<Namespace>::all(client.clone());
     namespaces

@@ -286,20 +286,10 @@ fn spec_hash(spec: &SidecarSpec, cfg: &InjectorConfig, id: &Identity) -> String 
 fn add_app_settings(pod_spec: &mut PodSpec, spec: &SidecarSpec, added: &mut Added) {
     let mut env: Vec<(&str, String)> = Vec::new();
     if spec.proxy_env && spec.proxy_type.has_forward_listener() {
-        let proxy = format!("http://127.0.0.1:{}", spec.out_port);
-        for k in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
-            env.push((k, proxy.clone()));
-        }
-        for k in ["NO_PROXY", "no_proxy"] {
-            env.push((k, "localhost,127.0.0.1,::1".to_owned()));
-        }
+        env.extend(proxy_env(&format!("http://127.0.0.1:{}", spec.out_port)));
     }
     if spec.trust_env {
-        let bundle = format!("{TRUST_DIR}/ca-bundle.crt");
-        for k in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"] {
-            env.push((k, bundle.clone()));
-        }
-        env.push(("NODE_EXTRA_CA_CERTS", format!("{TRUST_DIR}/ca.crt")));
+        env.extend(trust_env(TRUST_DIR));
     }
     for c in &mut pod_spec.containers {
         let existing: Vec<String> = c.env.iter().flatten().map(|e| e.name.clone()).collect();
@@ -332,6 +322,34 @@ fn add_app_settings(pod_spec: &mut PodSpec, spec: &SidecarSpec, added: &mut Adde
                 .insert(c.name.clone(), vec![TRUST_VOLUME.to_owned()]);
         }
     }
+}
+
+/// The variables that send an app's HTTP and HTTPS calls through the
+/// forward proxy at `url` (loopback excepted).
+pub fn proxy_env(url: &str) -> Vec<(&'static str, String)> {
+    let mut env: Vec<(&'static str, String)> =
+        ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"]
+            .into_iter()
+            .map(|k| (k, url.to_owned()))
+            .collect();
+    for k in ["NO_PROXY", "no_proxy"] {
+        env.push((k, "localhost,127.0.0.1,::1".to_owned()));
+    }
+    env
+}
+
+/// The variables that make common runtimes trust tapwire's CA, for a
+/// volume with `ca.crt` and `ca-bundle.crt` (the CA plus public roots)
+/// mounted at `dir`.
+pub fn trust_env(dir: &str) -> Vec<(&'static str, String)> {
+    let bundle = format!("{dir}/ca-bundle.crt");
+    let mut env: Vec<(&'static str, String)> =
+        ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]
+            .into_iter()
+            .map(|k| (k, bundle.clone()))
+            .collect();
+    env.push(("NODE_EXTRA_CA_CERTS", format!("{dir}/ca.crt")));
+    env
 }
 
 fn secret_volume(name: &str, items: &[(&str, &str)]) -> Volume {

@@ -18,18 +18,8 @@ use tapwire_operator::annotations::{self, Request};
 use tapwire_operator::cluster::WebhookConfigName;
 use tapwire_operator::inject::{self, Identity, INIT_CONTAINER, PROXY_CONTAINER};
 use tapwire_operator::{certs, Cluster, InjectorConfig, OperatorConfig, SidecarSecret};
-use tapwire_test_support::require;
 
 const IMAGE: &str = "registry.example/tapwire@sha256:0000000000000000000000000000000000000000000000000000000000000000";
-
-fn kube_available() -> bool {
-    match std::env::var("KUBECONFIG") {
-        Ok(p) if std::path::Path::new(&p).exists() => true,
-        _ => require::unmet(
-            "KUBECONFIG does not point at a cluster: eval \"$(shared/tools/kube-local start)\"",
-        ),
-    }
-}
 
 fn deployment(name: &str, annotations: &[(&str, &str)], init: bool) -> Deployment {
     let ann: BTreeMap<String, String> = annotations
@@ -74,7 +64,7 @@ fn names(cs: &Option<Vec<k8s_openapi::api::core::v1::Container>>) -> Vec<String>
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_injects_controller_created_pods_on_a_real_api_server() {
-    if !kube_available() {
+    if !tapwire_test_support::k8s::require_cluster() {
         return;
     }
     let client = Client::try_default().await.expect("kube client");

@@ -12,55 +12,11 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Service};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 use tapwire_operator::replay::controller::{self, ControllerConfig};
 use tapwire_operator::replay::TrafficReplay;
-use tapwire_test_support::require;
-
-fn kube_available() -> bool {
-    match std::env::var("KUBECONFIG") {
-        Ok(p) if std::path::Path::new(&p).exists() => true,
-        _ => require::unmet(
-            "KUBECONFIG does not point at a cluster: eval \"$(shared/tools/kube-local start)\"",
-        ),
-    }
-}
-
-async fn apply_crd(client: &Client) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../charts/tapwire/crds/trafficreplays.tapwire.dev.yaml"
-    );
-    let text = std::fs::read_to_string(path).expect("read the committed CRD");
-    let crd: Value = serde_norway::from_str(&text).expect("CRD yaml");
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    let name = crd["metadata"]["name"].as_str().expect("name").to_owned();
-    crds.patch(
-        &name,
-        &PatchParams::apply("tapwire-replay-controller-test").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply CRD");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = crds.get(&name).await.expect("get CRD");
-        let established = got
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return;
-        }
-        assert!(Instant::now() < deadline, "CRD not Established within 30s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// Stands in for the kubelet: every pod not run by a Job is marked Ready.
 async fn make_pods_ready(pods: Api<Pod>) {
@@ -103,11 +59,11 @@ fn template_of(d: &Deployment) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replay_that_times_out_restores_the_workload_on_a_real_api_server() {
-    if !kube_available() {
+    if !tapwire_test_support::k8s::require_cluster() {
         return;
     }
     let client = Client::try_default().await.expect("kube client");
-    apply_crd(&client).await;
+    tapwire_test_support::k8s::install_crds(&client).await;
     let tag = format!(
         "{:x}",
         std::time::SystemTime::now()

@@ -15,23 +15,12 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Client, CustomResourceExt as _};
+use kube::Client;
 use serde_json::{json, Value};
 use tapwire_operator::replay::crd::{Cleanup, ReplayMode, TrafficReplay};
 use tapwire_operator::replay::webhook::{SnapshotCatalog, StoreCatalog};
 use tapwire_operator::{certs, Cluster, InjectorConfig, OperatorConfig, SidecarSecret};
-use tapwire_test_support::require;
-
-fn kube_available() -> bool {
-    match std::env::var("KUBECONFIG") {
-        Ok(p) if std::path::Path::new(&p).exists() => true,
-        _ => require::unmet(
-            "KUBECONFIG does not point at a cluster: eval \"$(shared/tools/kube-local start)\"",
-        ),
-    }
-}
 
 /// Writes a snapshot manifest where `SnapshotStore` looks for it.
 fn write_snapshot(
@@ -69,34 +58,6 @@ fn write_snapshot(
     std::fs::write(dir.join("manifest.json"), manifest.to_string()).expect("write manifest");
 }
 
-async fn apply_crd(client: &Client) {
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    let crd = TrafficReplay::crd();
-    let name = crd.metadata.name.clone().expect("crd name");
-    crds.patch(
-        &name,
-        &PatchParams::apply("tapwire-replay-webhook-test").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply CRD");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = crds.get(&name).await.expect("get CRD");
-        let established = got
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return;
-        }
-        assert!(Instant::now() < deadline, "CRD not Established within 30s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn replay(name: &str, spec: Value) -> TrafficReplay {
     serde_json::from_value(json!({
         "apiVersion": "tapwire.dev/v1alpha1",
@@ -116,7 +77,7 @@ fn api_message(e: &kube::Error) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn api_server_defaults_and_refuses_traffic_replays() {
-    if !kube_available() {
+    if !tapwire_test_support::k8s::require_cluster() {
         return;
     }
     let client = Client::try_default().await.expect("kube client");
@@ -130,7 +91,7 @@ async fn api_server_defaults_and_refuses_traffic_replays() {
     );
     let ns_name = format!("tapwire-replay-{tag}");
     let config_name = format!("tapwire-replay-{tag}");
-    apply_crd(&client).await;
+    tapwire_test_support::k8s::install_crds(&client).await;
 
     let store = tempfile::tempdir().expect("tmp");
     let snap_id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";

@@ -15,6 +15,7 @@ pub mod forwarder;
 pub mod http;
 pub mod inprocess;
 pub mod java;
+pub mod k8s;
 pub mod metrics;
 pub mod mock;
 pub mod net;

@@ -34,7 +34,9 @@ use tapwire_store::Location;
 
 use super::crd::{Cleanup, Phase, ReplayMode, SummaryStatus, TrafficReplay, TrafficReplayStatus};
 use crate::cluster::MANAGER;
-use crate::inject::{autopilot_resources, default_sidecar_resources, SIDECAR_SECRET};
+use crate::inject::{
+    autopilot_resources, default_sidecar_resources, proxy_env, trust_env, SIDECAR_SECRET,
+};
 
 /// The finalizer that makes deletion restore the workload first.
 pub const FINALIZER: &str = "tapwire.dev/replay-cleanup";
@@ -1113,19 +1115,8 @@ pub fn route_to_responder(
     let Some(spec) = template.spec.as_mut() else {
         return template;
     };
-    let proxy = format!("http://{host}:{RESPONDER_PORT}");
-    let bundle = format!("{TRUST_DIR}/ca-bundle.crt");
-    let mut env: Vec<(&str, String)> = Vec::new();
-    for k in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
-        env.push((k, proxy.clone()));
-    }
-    for k in ["NO_PROXY", "no_proxy"] {
-        env.push((k, "localhost,127.0.0.1,::1".into()));
-    }
-    for k in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"] {
-        env.push((k, bundle.clone()));
-    }
-    env.push(("NODE_EXTRA_CA_CERTS", format!("{TRUST_DIR}/ca.crt")));
+    let mut env = proxy_env(&format!("http://{host}:{RESPONDER_PORT}"));
+    env.extend(trust_env(TRUST_DIR));
     for c in &mut spec.containers {
         let vars = c.env.get_or_insert_with(Vec::new);
         // The replay's routing wins over the app's own proxy settings:
