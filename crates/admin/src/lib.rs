@@ -14,6 +14,35 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// A listener could not be bound; says which one and the flag that moves it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} for the {what} listener: {source}; is another process using the port? choose another with {flag}")]
+pub struct BindError {
+    /// Which listener (`inbound`, `admin`, `webhook`, …).
+    pub what: String,
+    /// The address.
+    pub addr: std::net::SocketAddr,
+    /// The flag that sets it.
+    pub flag: String,
+    /// The OS error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Binds a TCP listener, or says which one failed and how to move it.
+pub async fn bind(
+    addr: std::net::SocketAddr,
+    what: impl Into<String>,
+    flag: impl Into<String>,
+) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr).await.map_err(|source| BindError {
+        what: what.into(),
+        addr,
+        flag: flag.into(),
+        source,
+    })
+}
+
 /// Answers `/readyz`: `Ok` when ready, or why not.
 pub type Readiness = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 

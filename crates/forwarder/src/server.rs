@@ -38,18 +38,8 @@ pub struct ForwarderConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A listener could not bind.
-    #[error("cannot listen on {addr} ({what}): {source}; is another process using the port? choose another with {flag}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Which listener.
-        what: &'static str,
-        /// The flag that sets it.
-        flag: &'static str,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] tapwire_admin::BindError),
     /// No API key was configured.
     #[error("no API key configured: set --api-key, --api-key-file or TAPWIRE_API_KEY; proxies send it with --forwarder-api-key")]
     NoApiKey,
@@ -86,21 +76,6 @@ struct Shared {
     metrics: Arc<Metrics>,
 }
 
-async fn bind(
-    addr: SocketAddr,
-    what: &'static str,
-    flag: &'static str,
-) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr,
-            what,
-            flag,
-            source,
-        })
-}
-
 /// Starts the listeners. `pipeline` is built by the caller with `metrics`
 /// from [`Metrics::register`] on `registry`.
 pub async fn start(
@@ -111,9 +86,9 @@ pub async fn start(
     if config.api_keys.iter().all(|k| k.is_empty()) {
         return Err(StartError::NoApiKey);
     }
-    let listener = bind(config.listen, "ingest", "--listen").await?;
+    let listener = tapwire_admin::bind(config.listen, "ingest", "--listen").await?;
     let admin = match config.admin {
-        Some(a) => Some(bind(a, "admin", "--admin-listen").await?),
+        Some(a) => Some(tapwire_admin::bind(a, "admin", "--admin-listen").await?),
         None => None,
     };
     let addr = listener.local_addr().unwrap_or(config.listen);

@@ -45,16 +45,8 @@ const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A listener could not be bound.
-    #[error("cannot listen on {addr} for the {what} listener: {source}")]
-    Bind {
-        /// Which listener.
-        what: String,
-        /// The address.
-        addr: SocketAddr,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] tapwire_admin::BindError),
     /// Passthrough TLS could not be configured.
     #[error("cannot configure TLS for passthrough: {0}")]
     Tls(#[from] tapwire_ca::CaError),
@@ -148,12 +140,6 @@ pub struct RunningMock {
     shared: Arc<Shared>,
 }
 
-async fn bind(addr: SocketAddr, what: String) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { what, addr, source })
-}
-
 impl MockServer {
     /// Binds every listener of `config` and serves `responder` until
     /// [`RunningMock::shutdown`]. Metrics are registered in `registry`.
@@ -181,29 +167,24 @@ impl MockServer {
         };
         let forward = match config.forward_port {
             Some(p) => Some(
-                bind(
-                    SocketAddr::new(config.bind, p),
-                    "forward proxy (--port)".into(),
-                )
-                .await?,
+                tapwire_admin::bind(SocketAddr::new(config.bind, p), "forward proxy", "--port")
+                    .await?,
             ),
             None => None,
         };
         let mut maps = Vec::new();
         for m in &config.maps {
-            let what = format!("--map {}={}:{}", m.listen_port, m.host, m.port);
+            let what = format!("reverse ({}:{})", m.host, m.port);
             maps.push((
-                bind(SocketAddr::new(config.bind, m.listen_port), what).await?,
+                tapwire_admin::bind(SocketAddr::new(config.bind, m.listen_port), what, "--map")
+                    .await?,
                 m.clone(),
             ));
         }
         let admin = match config.admin_port {
             Some(p) => Some(
-                bind(
-                    SocketAddr::new(config.bind, p),
-                    "admin (--admin-port)".into(),
-                )
-                .await?,
+                tapwire_admin::bind(SocketAddr::new(config.bind, p), "admin", "--admin-port")
+                    .await?,
             ),
             None => None,
         };

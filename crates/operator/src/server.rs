@@ -63,18 +63,8 @@ pub struct OperatorConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A listener could not bind.
-    #[error("cannot listen on {addr} ({what}): {source}; is another process using the port? choose another with {flag}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Which listener.
-        what: &'static str,
-        /// The flag that sets it.
-        flag: &'static str,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] tapwire_admin::BindError),
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -157,20 +147,8 @@ pub async fn start(
     cfg: OperatorConfig,
     cluster: Option<Cluster>,
 ) -> Result<RunningOperator, StartError> {
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: cfg.listen,
-            what: "webhook",
-            flag: "--listen",
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: cfg.listen,
-        what: "webhook",
-        flag: "--listen",
-        source,
-    })?;
+    let listener = tapwire_admin::bind(cfg.listen, "webhook", "--listen").await?;
+    let addr = listener.local_addr().unwrap_or(cfg.listen);
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let (stop, stop_rx) = watch::channel(false);
@@ -190,14 +168,7 @@ pub async fn start(
     }
     let mut admin_addr = None;
     if let Some(a) = cfg.admin {
-        let l = TcpListener::bind(a)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: a,
-                what: "admin",
-                flag: "--admin-port",
-                source,
-            })?;
+        let l = tapwire_admin::bind(a, "admin", "--admin-port").await?;
         admin_addr = l.local_addr().ok();
         let ready_flag = published.clone();
         let ready: tapwire_admin::Readiness = Arc::new(move || {

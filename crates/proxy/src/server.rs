@@ -24,18 +24,8 @@ use crate::{inbound, outbound, transparent, ProxyConfig};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A listener could not be bound.
-    #[error("cannot listen on {addr} for the {what} listener: {source}; choose another port with {flag}")]
-    Bind {
-        /// Which listener.
-        what: &'static str,
-        /// The address.
-        addr: SocketAddr,
-        /// Flag to change it.
-        flag: &'static str,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] tapwire_admin::BindError),
     /// Upstream TLS could not be configured.
     #[error("cannot configure TLS to upstreams: {0}")]
     Tls(#[from] tapwire_ca::CaError),
@@ -88,21 +78,6 @@ pub struct RunningProxy {
     sink_stopping: Arc<AtomicBool>,
 }
 
-async fn bind(
-    addr: SocketAddr,
-    what: &'static str,
-    flag: &'static str,
-) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            what,
-            addr,
-            flag,
-            source,
-        })
-}
-
 impl Proxy {
     /// Binds the listeners of `config.mode`, starts the sink thread, and
     /// serves until [`RunningProxy::shutdown`]. Metrics are registered in
@@ -122,11 +97,13 @@ impl Proxy {
             vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         )?;
         let inbound_l = match config.mode.inbound() {
-            true => Some(bind(config.inbound_addr, "inbound", "--in-port").await?),
+            true => Some(tapwire_admin::bind(config.inbound_addr, "inbound", "--in-port").await?),
             false => None,
         };
         let outbound_l = match config.mode.outbound() {
-            true => Some(bind(config.outbound_addr, "outbound", "--out-port").await?),
+            true => {
+                Some(tapwire_admin::bind(config.outbound_addr, "outbound", "--out-port").await?)
+            }
             false => None,
         };
         // IPv6 connections redirected by ip6tables need a listener too.
@@ -139,7 +116,7 @@ impl Proxy {
             .then(|| bind_v6_twin(config.outbound_addr.port()))
             .flatten();
         let admin_l = match config.admin_addr {
-            Some(a) => Some(bind(a, "admin", "--admin-port").await?),
+            Some(a) => Some(tapwire_admin::bind(a, "admin", "--admin-port").await?),
             None => None,
         };
 
