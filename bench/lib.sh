@@ -1,4 +1,4 @@
-# Helpers shared by the bench scripts (replay.sh, mock.sh, forwarder.sh); sourced, not run.
+# Helpers shared by the bench scripts (proxy.sh, replay.sh, mock.sh, forwarder.sh); sourced, not run.
 # The caller sets NAME (used in messages), WORK (temp dir), RAW (raw.tsv),
 # LOADGEN_CPU, SUT_CPU, LOAD_MAX, LOAD_WAIT and the PIDS array.
 
@@ -130,6 +130,8 @@ http {
     fastcgi_temp_path $1/tmp/fastcgi;
     uwsgi_temp_path $1/tmp/uwsgi;
     scgi_temp_path $1/tmp/scgi;
+    # The default (1000) closes every client connection after 1000
+    # requests; no proxy under test does that, so lift it everywhere.
     keepalive_requests 1000000;
     keepalive_timeout 300s;
 $2

@@ -32,8 +32,10 @@ TAPWIRE=${TAPWIRE:-${CARGO_TARGET_DIR:-/work/target}/release/tapwire}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 OHA=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results}
+NAME=proxy.sh
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 
-die() { echo "proxy.sh: $*" >&2; exit 1; }
 for t in wrk h2load taskset python3 curl; do
     command -v "$t" >/dev/null || die "missing $t (see bench/README.md)"
 done
@@ -46,57 +48,8 @@ RAW=$WORK/raw.tsv # metric<TAB>target<TAB>run<TAB>value
 : >"$RAW"
 PIDS=()
 
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    if [[ $KEEP == 1 ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-rec() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"; }
-load1() { cut -d' ' -f1 /proc/loadavg; }
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-    local i
-    for i in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    die "nothing listens on 127.0.0.1:$1"
-}
-
-# CPU ticks (utime+stime) of a process and its live children (nginx workers).
-cpu_ticks() {
-    local total=0 p s
-    for p in "$1" $(pgrep -P "$1" || true); do
-        s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-        s=${s##*) }
-        # shellcheck disable=SC2086
-        set -- $s
-        total=$((total + ${12} + ${13}))
-    done
-    echo "$total"
-}
-
-# VmRSS in KiB of a process plus its live children.
-rss_kib() {
-    local total=0 p v
-    for p in "$1" $(pgrep -P "$1" || true); do
-        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-        total=$((total + ${v:-0}))
-    done
-    echo "$total"
-}
 
 hwm_kib() {
     local total=0 p v
@@ -107,18 +60,10 @@ hwm_kib() {
     echo "$total"
 }
 
-# Busy jiffies of one core from /proc/stat (everything but idle and iowait).
-core_busy() {
-    awk -v c="cpu$1" '$1 == c {print $2+$3+$4+$7+$8; exit}' /proc/stat
-}
 # Jiffies the hypervisor gave to someone else, both cores (noise indicator).
 steal_all() {
     awk -v a="cpu$LOADGEN_CPU" -v b="cpu$SUT_CPU" '$1 == a || $1 == b {s += $9} END {print s}' /proc/stat
 }
-core_all() {
-    awk -v c="cpu$1" '$1 == c {s=0; for (i=2; i<=9; i++) s+=$i; print s; exit}' /proc/stat
-}
-
 LG=(taskset -c "$LOADGEN_CPU")
 SUT=(taskset -c "$SUT_CPU")
 CLK_TCK=$(getconf CLK_TCK)
@@ -147,31 +92,6 @@ TW=$(free_port); TW_ADMIN=$(free_port)
 TW2=$(free_port); TW2_ADMIN=$(free_port)
 
 BODY=$(printf 'x%.0s' $(seq 1024))
-
-nginx_conf() { # dir, server blocks
-    mkdir -p "$1/tmp"
-    cat >"$1/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-error_log stderr;
-pid $1/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $1/tmp/body;
-    proxy_temp_path $1/tmp/proxy;
-    fastcgi_temp_path $1/tmp/fastcgi;
-    uwsgi_temp_path $1/tmp/uwsgi;
-    scgi_temp_path $1/tmp/scgi;
-    # The default (1000) closes every client connection after 1000
-    # requests; no proxy under test does that, so lift it everywhere.
-    keepalive_requests 1000000;
-    keepalive_timeout 300s;
-$2
-}
-EOF
-}
 
 # The app: a fixed 1 KiB body, HTTP/1.1 on APP and h2c (prior knowledge) on APP_H2.
 mkdir -p "$WORK/app"
