@@ -154,3 +154,10 @@ seccompProfile:
 {{- fail "dlp.config and dlp.keySecret have no effect with dlp.enabled: false; remove them or enable DLP" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The names of a list of EnvVar entries, comma-separated (storage.env for the replay controller). */}}
+{{- define "tapwire.envNames" -}}
+{{- $names := list -}}
+{{- range . }}{{ $names = append $names .name }}{{ end -}}
+{{- join "," $names -}}
+{{- end -}}

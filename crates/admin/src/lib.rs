@@ -1,5 +1,6 @@
 //! The admin listener every tapwire server shares: Prometheus `/metrics`,
-//! `/healthz` (and `/livez`) for liveness, `/readyz` for readiness.
+//! `/healthz` (and `/livez`) for liveness, `/readyz` for readiness, plus
+//! any read-only routes a server adds with [`serve_with`].
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -51,12 +52,22 @@ pub fn always_ready() -> Readiness {
     Arc::new(|| Ok(()))
 }
 
+/// Extra routes of one server's admin listener: given a request path, the
+/// content type and body to answer `200 OK` with, or `None` when the path is
+/// not one of them. Consulted after the standard paths, which it cannot
+/// replace.
+pub type Extra = Arc<dyn Fn(&str) -> Option<(&'static str, String)> + Send + Sync>;
+
+/// The standard paths, for the `404` answer.
+const STANDARD: &str = "/metrics, /healthz or /readyz";
+
 fn respond(
     registry: &Registry,
     ready: &Readiness,
-    req: &Request<Incoming>,
+    extra: Option<&Extra>,
+    path: &str,
 ) -> Response<Full<Bytes>> {
-    let (status, ctype, body) = match req.uri().path() {
+    let (status, ctype, body) = match path {
         "/metrics" => {
             let mut out = String::new();
             match prometheus_client::encoding::text::encode(&mut out, registry) {
@@ -81,16 +92,22 @@ fn respond(
                 format!("{why}\n"),
             ),
         },
-        _ => (
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "not found: try /metrics, /healthz or /readyz\n".to_owned(),
-        ),
+        other => match extra.and_then(|x| x(other)) {
+            Some((ctype, body)) => (StatusCode::OK, ctype, body),
+            None => (
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                format!("not found: try {STANDARD}\n"),
+            ),
+        },
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    // A content type an extra route gave that is not a valid header value
+    // is a bug in that server; answer without one rather than fail.
+    if let Ok(v) = HeaderValue::from_str(ctype) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
     resp
 }
 
@@ -99,6 +116,18 @@ pub async fn serve(
     listener: TcpListener,
     registry: Arc<Registry>,
     ready: Readiness,
+    stop: watch::Receiver<bool>,
+) {
+    serve_with(listener, registry, ready, None, stop).await;
+}
+
+/// [`serve`], plus the server's own routes in `extra` (e.g. the mock's
+/// `/accuracy`).
+pub async fn serve_with(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    ready: Readiness,
+    extra: Option<Extra>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -113,15 +142,58 @@ pub async fn serve(
                 continue;
             }
         };
-        let (registry, ready) = (registry.clone(), ready.clone());
+        let (registry, ready, extra) = (registry.clone(), ready.clone(), extra.clone());
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let r = respond(&registry, &ready, &req);
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let r = respond(&registry, &ready, extra.as_ref(), req.uri().path());
                 async move { Ok::<_, Infallible>(r) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt as _;
+
+    use super::*;
+
+    async fn get(extra: Option<&Extra>, path: &str) -> (StatusCode, String, String) {
+        let resp = respond(&Registry::default(), &always_ready(), extra, path);
+        let status = resp.status();
+        let ctype = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = resp.into_body().collect().await.map(|b| b.to_bytes());
+        let body = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
+        (status, ctype, body)
+    }
+
+    #[tokio::test]
+    async fn extra_routes_answer_after_the_standard_ones() {
+        let extra: Extra = Arc::new(|path| match path {
+            "/accuracy" => Some(("application/json", "{\"hit\":1}".to_owned())),
+            // Cannot shadow a standard path: those are matched first.
+            "/healthz" => Some(("text/plain", "shadowed".to_owned())),
+            _ => None,
+        });
+        let (status, ctype, body) = get(Some(&extra), "/accuracy").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            (ctype.as_str(), body.as_str()),
+            ("application/json", "{\"hit\":1}")
+        );
+        assert_eq!(get(Some(&extra), "/healthz").await.2, "ok\n");
+        let (status, _, body) = get(Some(&extra), "/nope").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("/metrics, /healthz or /readyz"), "{body}");
+        // Without extras the server answers as before.
+        assert_eq!(get(None, "/accuracy").await.0, StatusCode::NOT_FOUND);
     }
 }

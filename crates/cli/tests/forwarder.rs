@@ -1,7 +1,8 @@
 //! The pipeline with real parts: nginx as the app, `tapwire proxy` sending
 //! captures to `tapwire forwarder`, which filters, redacts and writes them
 //! to S3 (moto's server), and `tapwire snapshot create --from s3://…`
-//! reading them back. The forwarder is killed mid-run and restarted.
+//! reading them back. The forwarder is killed mid-run and restarted. The
+//! same pipeline also writes to Azure Blob (Azurite).
 
 // Helpers here are test code too: a failed step should panic with its error.
 #![allow(clippy::unwrap_used)]
@@ -462,4 +463,95 @@ fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// Runs nginx behind `tapwire proxy` sending to `tapwire forwarder`, which
+/// writes to `server` under `prod/`; returns once 20 requests were
+/// delivered (2 of them probes the standard filter drops).
+fn deliver_into(server: &ObjectServer) {
+    let app = Nginx::start("", "location / { return 200 'ok\\n'; }");
+    let mut env = server.env.clone();
+    env.push(("TAPWIRE_DLP_KEY".into(), DLP_KEY.into()));
+    let fwd = ForwarderProcess::start(
+        Path::new(BIN),
+        &["--storage", &server.url("prod"), "--api-key", KEY],
+        &env,
+    );
+    let proxy = TapwireProcess::proxy(
+        Path::new(BIN),
+        [
+            "--mode",
+            "reverse",
+            "--service",
+            "orders",
+            "--app-port",
+            &app.addr.port().to_string(),
+            "--forwarder",
+            &fwd.url(),
+            "--forwarder-api-key",
+            KEY,
+        ],
+    );
+    send(proxy.inbound, (0..18).map(|i| format!("/orders/{i}")));
+    send(proxy.inbound, (0..2).map(|_| "/healthz".to_owned()));
+    let sent = || {
+        proxy_metric(
+            &proxy.metrics(),
+            "tapwire_proxy_forwarder_exchanges_sent_total",
+            &[],
+        )
+    };
+    wait_until("delivered", Duration::from_secs(20), || sent() == 20);
+    // The forwarder acknowledges a batch once it is stored.
+    let fm = fwd.metrics();
+    assert_eq!(
+        fm.value("tapwire_forwarder_exchanges_stored_total", &[]),
+        18.0,
+        "{}",
+        fm.0
+    );
+    assert_eq!(
+        fm.get(
+            "tapwire_forwarder_batches_total",
+            &[("outcome", "store_error")]
+        )
+        .unwrap_or(0.0),
+        0.0,
+        "{}",
+        fm.0
+    );
+}
+
+#[test]
+fn the_forwarder_writes_to_azure_blob_and_a_snapshot_reads_it_back() {
+    if !require_tools(&["nginx"]) || !tapwire_test_support::cloud::require_azurite() {
+        return;
+    }
+    let azure = ObjectServer::azurite("captures");
+    deliver_into(&azure);
+    assert_eq!(stored(&azure, "prod").len(), 18);
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    azure
+        .configure(&mut cmd)
+        .args([
+            "snapshot",
+            "create",
+            "--from",
+            &azure.url("prod"),
+            "--service",
+            "orders",
+            "--name",
+            "from-azure",
+            "--store",
+        ])
+        .arg(home.path());
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("18"),
+        "the snapshot does not count 18 exchanges:\n{text}"
+    );
 }

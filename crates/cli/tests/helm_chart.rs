@@ -638,10 +638,11 @@ fn every_value_set_renders_valid_kubernetes_objects() {
         Some(format!("ghcr.io/tapwire/tapwire@{DIGEST}").as_str())
     );
     let op: Deployment = storage.get("Deployment", "tapwire-operator");
-    assert_eq!(
-        env_value(&pod(&op).containers[0], "TAPWIRE_CLUSTER"),
-        "prod-eu"
-    );
+    let oc = &pod(&op).containers[0];
+    assert_eq!(env_value(oc, "TAPWIRE_CLUSTER"), "prod-eu");
+    // The replay controller copies the same credentials next to each replay.
+    assert_eq!(env_value(oc, "TAPWIRE_REPLAY_STORE_SECRET"), "s3-creds");
+    assert_eq!(env_value(oc, "TAPWIRE_REPLAY_STORE_ENV"), "AWS_REGION");
 }
 
 #[test]

@@ -605,3 +605,49 @@ fn passthrough_over_connect_tls_reaches_the_real_https_upstream() {
     );
     assert_eq!(records[1].outcome, tapwire_mock::Outcome::Hit);
 }
+
+#[test]
+fn a_key_that_selects_nothing_is_warned_about_with_the_keys_there_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    make_snapshot(
+        bin(),
+        &snapshot_exchanges(),
+        &tmp.path().join("rec"),
+        &store,
+        "s",
+    );
+    let ca_dir = tmp.path().join("ca");
+    let mut mock = MockProcess::start(
+        bin(),
+        [
+            "--snapshot".as_ref(),
+            "s".as_ref(),
+            "--store".as_ref(),
+            store.as_os_str(),
+            "--ca-dir".as_ref(),
+            ca_dir.as_os_str(),
+            "--key".as_ref(),
+            OsStr::new("shop:nowhere.internal:443"),
+        ],
+    );
+    let stderr = mock.stderr();
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(
+        stderr.contains("shop:ledger.internal:8080, shop:payments.internal:443"),
+        "the warning names the available keys: {stderr}"
+    );
+    mock.stop();
+
+    // A malformed selector is refused before anything starts.
+    let out = std::process::Command::new(bin())
+        .args(["mock", "--snapshot", "s", "--key", "payments.internal:443"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is not a traffic key; use service:host:port"),
+        "{err}"
+    );
+}

@@ -1,16 +1,20 @@
 //! `tapwire replay` and `tapwire report show` as real processes against
 //! real Python servers: a faithful replay passes, noise is learnt and
 //! ignored without hiding real changes, fixed-rate latency counts stalls,
-//! goals set the exit code, and every report format is written.
+//! goals set the exit code, and every report format is written; `--key`
+//! picks the traffic replayed, `--stage` ramps from the command line, and
+//! `--mock-admin` reads a running `tapwire mock`'s accuracy into the report.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
+use tapwire_model::{Direction, Exchange};
 use tapwire_test_support::http::HttpConn;
+use tapwire_test_support::mock::MockProcess;
 use tapwire_test_support::nginx::Nginx;
 use tapwire_test_support::replay::{inbound, python_server, shown, xml_parses, SnapshotFixture};
-use tapwire_test_support::{require_tools, TapwireProcess, TestCa};
+use tapwire_test_support::{free_port, require_tools, TapwireProcess, TestCa};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_tapwire"))
@@ -565,4 +569,261 @@ fn replay_against_an_https_target_verifies_its_certificate() {
         "{}",
         shown(&out)
     );
+}
+
+/// A recorded outbound call of service `shop` to `http://host:port`.
+fn outbound(host: &str, port: u16, path: &str, body: &str) -> Exchange {
+    let mut e = inbound(port, "GET", path, 200, "text/plain", body);
+    e.direction = Direction::Outbound;
+    e.service.name = "shop".into();
+    e.upstream.host = host.into();
+    if let Some(r) = e.request.as_mut() {
+        r.authority = format!("{host}:{port}");
+        r.headers = tapwire_model::Headers(vec![("Host".into(), format!("{host}:{port}"))]);
+    }
+    e
+}
+
+/// The mock stands in for the service under test: its reverse listener
+/// answers the replayed `GET /balance` from the recording. So the replay's
+/// own requests are the mock's hits, and the report's `mock` section must
+/// count them.
+#[test]
+fn replay_selects_keys_ramps_stages_and_reads_a_running_mocks_accuracy() {
+    let fx = SnapshotFixture::new(
+        bin(),
+        &[
+            inbound(1, "GET", "/balance", 200, "text/plain", "balance 42"),
+            inbound(2, "GET", "/other", 200, "text/plain", "other"),
+            outbound("ledger.internal", 8080, "/balance", "balance 42"),
+            outbound("payments.internal", 80, "/v1/charges", "paid"),
+        ],
+    );
+    let map_port = free_port();
+    let ca_dir = fx.path("ca");
+    let mut mock = MockProcess::start(
+        bin(),
+        [
+            "--snapshot".as_ref(),
+            "s".as_ref(),
+            "--store".as_ref(),
+            fx.store.as_os_str(),
+            "--ca-dir".as_ref(),
+            ca_dir.as_os_str(),
+            "--map".as_ref(),
+            format!("{map_port}=ledger.internal:8080").as_ref(),
+            "--key".as_ref(),
+            "shop:ledger.internal:8080".as_ref(),
+        ],
+    );
+    assert!(
+        mock.stderr().contains("kept=1"),
+        "the mock logs how many responses --key kept: {}",
+        mock.stderr()
+    );
+    // payments.internal was recorded but not selected: a miss.
+    let miss = HttpConn::connect(mock.proxy)
+        .and_then(|mut c| {
+            c.request(
+                "GET",
+                "http://payments.internal:80/v1/charges",
+                &[("Host", "payments.internal")],
+                b"",
+            )
+        })
+        .expect("request through the mock");
+    assert_eq!(miss.status, 404, "{}", mock.stderr());
+
+    let target = format!("http://127.0.0.1:{map_port}");
+    let admin = format!("http://{}", mock.admin);
+    let rep = fx.path("report");
+    let r = rep.to_str().expect("utf-8");
+    // Only svc:127.0.0.1:1 (GET /balance) is replayed: /other is not
+    // recorded in the mock and would fail.
+    let out = fx.replay(
+        bin(),
+        &target,
+        [
+            "--report-dir",
+            r,
+            "--key",
+            "svc:127.0.0.1:1",
+            "--iterations",
+            "2",
+            "--mock-admin",
+            &admin,
+            "--build-tag",
+            "v2.3.1",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\nmock:\n{}",
+        shown(&out),
+        mock.stderr()
+    );
+    let rj = report(&rep);
+    assert_eq!(rj["summary"]["requests"], 2, "{rj:#}");
+    assert_eq!(rj["keys"], serde_json::json!(["svc:127.0.0.1:1"]), "{rj:#}");
+    assert_eq!(
+        rj["mock"],
+        serde_json::json!({
+            "total": 3, "hit": 2, "miss": 1, "passthrough": 0, "other": 0,
+            "hit_rate": 2.0 / 3.0,
+        }),
+        "{rj:#}"
+    );
+    assert!(rj.get("mock_error").is_none(), "{rj:#}");
+    assert_eq!(rj["build_tag"], "v2.3.1", "{rj:#}");
+    let html = std::fs::read_to_string(rep.join("report.html")).expect("html");
+    assert!(html.contains("Mock accuracy"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("mocks: 66.7% hit"),
+        "{}",
+        shown(&out)
+    );
+
+    // A key nothing has: the error lists what there is.
+    let out = fx.replay(
+        bin(),
+        &target,
+        ["--report-dir", r, "--key", "svc:127.0.0.1:9"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("its inbound keys are svc:127.0.0.1:1, svc:127.0.0.1:2"),
+        "{}",
+        shown(&out)
+    );
+    let out = fx.replay(bin(), &target, ["--report-dir", r, "--key", "svc"]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("service:host:port"),
+        "{}",
+        shown(&out)
+    );
+
+    // Stages from the command line: 5 requests on the 1 s ramp to 10/s,
+    // 10 more at full rate.
+    let out = fx.replay(
+        bin(),
+        &target,
+        [
+            "--report-dir",
+            r,
+            "--key",
+            "svc:127.0.0.1:1",
+            "--rps",
+            "1",
+            "--stage",
+            "1s:10",
+            "--stage",
+            "1s:10",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let n = report(&rep)["summary"]["requests"].as_u64().expect("n");
+    assert!(
+        (12..=18).contains(&n),
+        "5 on the ramp + 10 at full rate, got {n}"
+    );
+    assert!(report(&rep)["load"]
+        .as_str()
+        .is_some_and(|l| l.contains("2 rate stages")));
+    for (bad, why) in [("1s", "DURATION:TARGET"), ("soon:5", "duration \"soon\"")] {
+        let out = fx.replay(bin(), &target, ["--report-dir", r, "--stage", bad]);
+        assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(why),
+            "{}",
+            shown(&out)
+        );
+    }
+    let out = fx.replay(
+        bin(),
+        &target,
+        [
+            "--report-dir",
+            r,
+            "--stage",
+            "1s:1",
+            "--config",
+            "stages.json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+    mock.stop();
+}
+
+/// A `--mock-admin` that does not answer costs the mock section, not the
+/// report: the run passes, the report says why the accuracy is missing.
+#[test]
+fn an_unreachable_mock_admin_is_reported_not_dropped() {
+    let fx = SnapshotFixture::new(
+        bin(),
+        &[
+            inbound(1, "GET", "/balance", 200, "text/plain", "balance 42"),
+            outbound("ledger.internal", 8080, "/balance", "balance 42"),
+        ],
+    );
+    let map_port = free_port();
+    let ca_dir = fx.path("ca");
+    let mock = MockProcess::start(
+        bin(),
+        [
+            "--snapshot".as_ref(),
+            "s".as_ref(),
+            "--store".as_ref(),
+            fx.store.as_os_str(),
+            "--ca-dir".as_ref(),
+            ca_dir.as_os_str(),
+            "--map".as_ref(),
+            format!("{map_port}=ledger.internal:8080").as_ref(),
+        ],
+    );
+    let target = format!("http://127.0.0.1:{map_port}");
+    // Nothing listens there.
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let rep = fx.path("report");
+    let r = rep.to_str().expect("utf-8");
+    let out = fx.replay(
+        bin(),
+        &target,
+        ["--report-dir", r, "--mock-admin", &nowhere],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WARN") && err.contains(&nowhere),
+        "{}",
+        shown(&out)
+    );
+    let rj = report(&rep);
+    assert_eq!(rj["summary"]["requests"], 1, "{rj:#}");
+    assert!(rj.get("mock").is_none(), "{rj:#}");
+    let why = rj["mock_error"].as_str().expect("mock_error");
+    assert!(why.contains(&format!("{nowhere}/accuracy")), "{why}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("accuracy unavailable"),
+        "{}",
+        shown(&out)
+    );
+    let html = std::fs::read_to_string(rep.join("report.html")).expect("html");
+    assert!(html.contains("unavailable"));
+
+    // Something that is not a mock's admin port: said, too.
+    let out = fx.replay(bin(), &target, ["--report-dir", r, "--mock-admin", &target]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let why = report(&rep)["mock_error"]
+        .as_str()
+        .expect("mock_error")
+        .to_owned();
+    assert!(
+        why.contains("is this a tapwire mock's admin port?"),
+        "{why}"
+    );
+    drop(mock);
 }

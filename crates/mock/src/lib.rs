@@ -5,7 +5,8 @@
 //! of its sequence (see `docs/mock.md`), or explains the miss. A
 //! [`MockServer`] puts it behind a forward proxy (HTTP_PROXY/HTTPS_PROXY,
 //! with TLS terminated by leaves from tapwire's CA), reverse listeners mapped
-//! per recorded host, and an admin port. Every answer is logged as a
+//! per recorded host, and an admin port (which also answers
+//! [`ACCURACY_PATH`] with the running counts). Every answer is logged as a
 //! [`ResultRecord`]; [`summarize`] turns a results file into a
 //! [`MockAccuracy`].
 
@@ -23,7 +24,9 @@ pub use responder::{Answer, Recorded, Responder, ResponderConfig, DEFAULT_SCOPE_
 pub use results::{
     read_results, summarize, MockAccuracy, Outcome, ResultRecord, ResultsError, ResultsWriter,
 };
-pub use server::{MockServer, RunningMock, StartError, MOCK_HEADER, TRUNCATED_HEADER};
+pub use server::{
+    MockServer, RunningMock, StartError, ACCURACY_PATH, MOCK_HEADER, TRUNCATED_HEADER,
+};
 pub use signature::{
     host_port, BodyKey, JsonPath, JsonPathError, MatchConfig, RequestView, Signature,
 };

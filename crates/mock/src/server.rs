@@ -38,6 +38,10 @@ pub const MOCK_HEADER: &str = "x-tapwire-mock";
 /// Header set when the recorded body was truncated at capture.
 pub const TRUNCATED_HEADER: &str = "x-tapwire-truncated";
 
+/// Admin path answering the running [`MockAccuracy`] as JSON, in the form
+/// `report.json`'s `mock` section has.
+pub const ACCURACY_PATH: &str = "/accuracy";
+
 /// How long a client of a tunnel or reverse listener may take to send its first byte.
 const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -81,6 +85,22 @@ struct Shared {
 }
 
 impl Shared {
+    fn accuracy(&self) -> MockAccuracy {
+        *self
+            .accuracy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The counts so far as `GET /accuracy` answers them.
+    fn accuracy_json(&self) -> String {
+        // Serializing four integers and a float cannot fail; should it
+        // ever, the reader is told rather than handed a wrong count.
+        serde_json::to_string(&self.accuracy()).unwrap_or_else(|e| {
+            serde_json::json!({ "error": format!("cannot encode the counts: {e}") }).to_string()
+        })
+    }
+
     fn record(
         &self,
         key: &str,
@@ -233,11 +253,16 @@ impl MockServer {
         }
         let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
         if let Some(l) = admin {
-            tasks.spawn(tapwire_admin::serve(
+            let counts = shared.clone();
+            let accuracy: tapwire_admin::Extra = Arc::new(move |path| {
+                (path == ACCURACY_PATH).then(|| ("application/json", counts.accuracy_json()))
+            });
+            tasks.spawn(tapwire_admin::serve_with(
                 l,
                 Arc::new(registry),
                 // Listeners are bound and the snapshot loaded before this port opens.
                 tapwire_admin::always_ready(),
+                Some(accuracy),
                 stop_rx,
             ));
         }
@@ -261,13 +286,9 @@ impl MockServer {
 }
 
 impl RunningMock {
-    /// Counts so far.
+    /// Counts so far (what the admin port's `GET /accuracy` answers).
     pub fn accuracy(&self) -> MockAccuracy {
-        *self
-            .shared
-            .accuracy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.shared.accuracy()
     }
 
     /// Stops accepting, lets open requests finish for up to `grace`,

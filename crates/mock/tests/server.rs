@@ -313,3 +313,48 @@ async fn recorded_trailers_come_back_chunked_over_http1_only_when_asked() {
     assert!(!plain.contains("trailer:"), "{plain}");
     mock.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn the_admin_port_answers_the_running_accuracy() {
+    let ex = [exchange("/job", "", "done", 0)];
+    let responder = Arc::new(Responder::new(&ex, ResponderConfig::default()));
+    let mock = MockServer::start(
+        MockConfig {
+            admin_port: Some(0),
+            ..config(1)
+        },
+        responder,
+        Registry::default(),
+    )
+    .await
+    .unwrap();
+    let (addr, admin) = (mock.map_addrs[0], mock.admin_addr.expect("admin port"));
+    let c = client();
+    let accuracy = |c: HttpClient| async move {
+        let (status, body) = get(&c, admin, tapwire_mock::ACCURACY_PATH, "").await;
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        json
+    };
+    let before = accuracy(c.clone()).await;
+    assert_eq!(before["total"], 0, "{before}");
+    assert_eq!(before["hit_rate"], 1.0, "{before}");
+    for path in ["/job", "/job", "/nope"] {
+        get(&c, addr, path, "").await;
+    }
+    let after = accuracy(c.clone()).await;
+    assert_eq!(
+        after,
+        serde_json::json!({
+            "total": 3, "hit": 2, "miss": 1, "passthrough": 0, "other": 0,
+            "hit_rate": 2.0 / 3.0,
+        })
+    );
+    // The same form `report.json` holds, so it reads back as the counts.
+    let read: tapwire_mock::MockAccuracy = serde_json::from_value(after).expect("MockAccuracy");
+    assert_eq!(read, mock.accuracy());
+    let (status, body) = get(&c, admin, "/nope", "").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("/metrics"), "{body}");
+    mock.shutdown(Duration::from_secs(1)).await;
+}

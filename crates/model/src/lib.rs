@@ -12,6 +12,7 @@ mod headers;
 pub mod ingest;
 pub mod jsonl;
 pub mod segment;
+mod selector;
 
 pub use body::Body;
 pub use exchange::{
@@ -19,6 +20,7 @@ pub use exchange::{
     Upstream,
 };
 pub use headers::Headers;
+pub use selector::{is_selector, selects};
 
 /// Version of the exchange JSON schema written by this build (`"v"` field).
 pub const SCHEMA_VERSION: u32 = 1;

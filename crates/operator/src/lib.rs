@@ -17,4 +17,4 @@ pub use admission::{mutate, Outcome, PodContext};
 pub use annotations::{ProxyType, SidecarSpec};
 pub use cluster::{Cluster, SidecarSecret, WebhookConfigName};
 pub use inject::{InjectorConfig, PROXY_UID};
-pub use server::{start, OperatorConfig, RunningOperator, StartError};
+pub use server::{start, start_with, OperatorConfig, RunningOperator, StartError};

@@ -147,9 +147,18 @@ pub async fn start(
     cfg: OperatorConfig,
     cluster: Option<Cluster>,
 ) -> Result<RunningOperator, StartError> {
+    start_with(cfg, cluster, Registry::default()).await
+}
+
+/// As [`start`], serving `registry`'s metrics (the replay controller's,
+/// say) besides the operator's own on the admin port.
+pub async fn start_with(
+    cfg: OperatorConfig,
+    cluster: Option<Cluster>,
+    mut registry: Registry,
+) -> Result<RunningOperator, StartError> {
     let listener = tapwire_admin::bind(cfg.listen, "webhook", "--listen").await?;
     let addr = listener.local_addr().unwrap_or(cfg.listen);
-    let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();

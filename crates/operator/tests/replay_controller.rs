@@ -125,7 +125,11 @@ async fn run_with(
             send.send_response(
                 Response::builder()
                     .status(status)
-                    .body(Body::from(serde_json::to_vec(&answer).expect("json")))
+                    .body(Body::from(match &answer {
+                        // A pod log is plain text.
+                        Value::String(text) => text.clone().into_bytes(),
+                        other => serde_json::to_vec(other).expect("json"),
+                    }))
                     .expect("response"),
             );
             seen.push(Seen { uri, body });
@@ -268,21 +272,13 @@ async fn starting_mocks_creates_the_responder_and_routes_the_workload() {
     );
     assert_eq!(d["metadata"]["labels"]["tapwire.dev/replay"], "nightly");
     let c = &d["spec"]["template"]["spec"]["containers"][0];
-    let args: Vec<&str> = c["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let args = args_of(d);
     for want in [
         &["mock", "--snapshot", "snap-1"][..],
         &["--store", "gs://bucket/tapwire"],
         &["--bind", "0.0.0.0", "--port", "4140"],
     ] {
-        assert!(
-            args.windows(want.len()).any(|w| w == want),
-            "{want:?} not in {args:?}"
-        );
+        assert!(has(&args, want), "{want:?} not in {args:?}");
     }
     // Autopilot: requests equal limits, ephemeral-storage included.
     let r = &c["resources"];
@@ -381,12 +377,7 @@ async fn running_starts_the_generator_against_the_workloads_service() {
     assert_eq!(job["kind"], "Job");
     assert_eq!(job["spec"]["backoffLimit"], 0);
     let c = &job["spec"]["template"]["spec"]["containers"][0];
-    let args: Vec<&str> = c["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let args = args_of(job);
     for want in [
         &["replay", "--snapshot", "snap-1"][..],
         &["--target", "http://orders.shop.svc:8080"],
@@ -395,10 +386,7 @@ async fn running_starts_the_generator_against_the_workloads_service() {
         &["--report-dir", "/tapwire-report"],
         &["--report-to", "gs://bucket/tapwire/reports/shop/nightly"],
     ] {
-        assert!(
-            args.windows(want.len()).any(|w| w == want),
-            "{want:?} not in {args:?}"
-        );
+        assert!(has(&args, want), "{want:?} not in {args:?}");
     }
     assert_eq!(c["resources"]["requests"], c["resources"]["limits"]);
 }
@@ -438,8 +426,13 @@ fn finished_job(condition: &str) -> Value {
 /// the status written.
 async fn generator_ends(job: Value, exit: i32) -> Value {
     let store = tempfile::tempdir().expect("tempdir");
-    let status =
-        generator_ends_with(&format!("file://{}", store.path().display()), job, exit).await;
+    let status = generator_ends_with(
+        &format!("file://{}", store.path().display()),
+        job,
+        exit,
+        false,
+    )
+    .await;
     // No report uploaded: the verdict stands, and the message says so.
     assert!(status.get("summary").is_none(), "{status}");
     assert!(status.get("report").is_none(), "{status}");
@@ -453,41 +446,77 @@ async fn generator_ends(job: Value, exit: i32) -> Value {
     status
 }
 
+/// The workload's pods, as the controller lists them for their logs.
+fn workload_pods() -> Value {
+    json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": [{
+        "metadata": {"name": "orders-5f-x", "labels": {"app": "orders"}},
+        "spec": {"containers": [{"name": "app", "image": "example/orders:1"}]}
+    }]})
+}
+
 /// Runs the generator-finished reconcile against `store`; returns the
-/// status written.
-async fn generator_ends_with(store: &str, job: Value, exit: i32) -> Value {
+/// status written. With `report`, the store holds the generator's report
+/// and the workload's logs are read for it.
+async fn generator_ends_with(store: &str, job: Value, exit: i32, report: bool) -> Value {
     let object = replay(
         json!({"phase": "Running", "startedAt": started_now()}),
         json!({}),
     );
-    let (_, seen) = run_with(
-        config_with_store(store),
+    let mut script = vec![
+        Expect(Method::GET, JOB, StatusCode::OK, job),
+        Expect(
+            Method::GET,
+            "/api/v1/namespaces/shop/pods",
+            StatusCode::OK,
+            pods(exit),
+        ),
+        Expect(
+            Method::GET,
+            "/api/v1/namespaces/shop/pods/nightly-generator-abc/log",
+            StatusCode::BAD_REQUEST,
+            no_logs(),
+        ),
+        Expect(Method::GET, EVENTS, StatusCode::OK, events()),
+    ];
+    if report {
+        script.push(Expect(
+            Method::GET,
+            "/api/v1/namespaces/shop/pods",
+            StatusCode::OK,
+            workload_pods(),
+        ));
+        script.push(Expect(
+            Method::GET,
+            "/api/v1/namespaces/shop/pods/orders-5f-x/log",
+            StatusCode::OK,
+            json!("listening on :8080\nGET /orders 200 <ok>\n"),
+        ));
+    }
+    script.push(Expect(
+        Method::PATCH,
+        STATUS,
+        StatusCode::OK,
         object.clone(),
-        vec![
-            Expect(Method::GET, JOB, StatusCode::OK, job),
-            Expect(
-                Method::GET,
-                "/api/v1/namespaces/shop/pods",
-                StatusCode::OK,
-                pods(exit),
-            ),
-            Expect(
-                Method::GET,
-                "/api/v1/namespaces/shop/pods/nightly-generator-abc/log",
-                StatusCode::BAD_REQUEST,
-                no_logs(),
-            ),
-            Expect(Method::GET, EVENTS, StatusCode::OK, events()),
-            Expect(Method::PATCH, STATUS, StatusCode::OK, object),
-        ],
-    )
-    .await;
+    ));
+    let (_, seen) = run_with(config_with_store(store), object, script).await;
     assert!(
         seen[1].uri.contains("job-name%3Dnightly-generator"),
         "{}",
         seen[1].uri
     );
-    let status = status_of(&seen[4]).clone();
+    if report {
+        assert!(
+            seen[4].uri.contains("labelSelector=app%3Dorders"),
+            "{}",
+            seen[4].uri
+        );
+        assert!(
+            seen[5].uri.contains("container=app") && seen[5].uri.contains("sinceTime="),
+            "{}",
+            seen[5].uri
+        );
+    }
+    let status = status_of(seen.last().expect("status patch")).clone();
     assert_eq!(status["phase"], "CleaningUp");
     let message = status["message"].as_str().unwrap_or_default();
     assert!(
@@ -582,7 +611,7 @@ async fn the_uploaded_report_fills_the_summary() {
     });
     std::fs::write(dir.join("report.json"), report.to_string()).expect("write");
     let url = format!("file://{}", store.path().display());
-    let status = generator_ends_with(&url, finished_job("Failed"), 1).await;
+    let status = generator_ends_with(&url, finished_job("Failed"), 1, true).await;
     assert_eq!(condition(&status, "Ready")["reason"], "MissedGoals");
     assert_eq!(
         status["summary"],
@@ -594,6 +623,24 @@ async fn the_uploaded_report_fills_the_summary() {
     );
     let message = status["message"].as_str().unwrap_or_default();
     assert!(!message.contains("could not be read"), "{message}");
+    assert!(!message.contains("could not be added"), "{message}");
+    // The workload's Events and logs went into the report, uploaded again.
+    let stored: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("report.json"))
+            .expect("json");
+    let cluster = &stored["cluster"];
+    assert_eq!(cluster["workload"], "Deployment shop/orders");
+    assert_eq!(cluster["events"][0]["reason"], "FailedScheduling");
+    assert_eq!(cluster["events"][0]["object"], "Pod/orders-5f-x");
+    assert_eq!(
+        cluster["logs"][0],
+        json!({"pod": "orders-5f-x", "container": "app", "lines": ["listening on :8080", "GET /orders 200 <ok>"]})
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
+    assert!(
+        html.contains("GET /orders 200 &lt;ok&gt;"),
+        "the log line is in the HTML report"
+    );
 }
 
 #[tokio::test]
@@ -772,4 +819,227 @@ async fn a_replay_that_failed_before_starting_restores_nothing() {
     .await;
     assert_eq!(status_of(&seen[3])["phase"], "Failed");
     assert_eq!(seen[4].body["reason"], "Failed");
+}
+
+const STATEFULSET: &str = "/apis/apps/v1/namespaces/shop/statefulsets/orders";
+
+#[tokio::test]
+async fn a_statefulset_is_saved_and_waited_for_through_its_own_api() {
+    let mut object = replay(Value::Null, json!({}));
+    object["metadata"]["annotations"] = json!({});
+    object["spec"]["workload"]["kind"] = json!("StatefulSet");
+    let set = |status: Value| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "orders", "namespace": "shop", "generation": 4},
+            "spec": {"replicas": 2, "serviceName": "orders", "selector": {"matchLabels": {"app": "orders"}}, "template": template()},
+            "status": status,
+        })
+    };
+    let (_, seen) = run(
+        object.clone(),
+        vec![
+            Expect(
+                Method::GET,
+                STATEFULSET,
+                StatusCode::OK,
+                set(json!({"replicas": 2})),
+            ),
+            Expect(Method::PATCH, REPLAYS, StatusCode::OK, object.clone()),
+            Expect(Method::PATCH, STATUS, StatusCode::OK, object.clone()),
+        ],
+    )
+    .await;
+    let saved: Value = serde_json::from_str(
+        seen[1].body["metadata"]["annotations"][SAVED_SPEC]
+            .as_str()
+            .expect("saved spec"),
+    )
+    .expect("json");
+    assert_eq!(saved, template());
+
+    object["status"] = json!({"phase": "WaitingForWorkload", "startedAt": started_now()});
+    // One replica still on the old revision: keep waiting.
+    let (action, _) = run(
+        object.clone(),
+        vec![Expect(
+            Method::GET,
+            STATEFULSET,
+            StatusCode::OK,
+            set(json!({"observedGeneration": 4, "replicas": 2, "updatedReplicas": 1, "readyReplicas": 2,
+                       "currentRevision": "orders-1", "updateRevision": "orders-2"})),
+        )],
+    )
+    .await;
+    assert_ne!(action, Action::await_change());
+    let (_, seen) = run(
+        object.clone(),
+        vec![
+            Expect(
+                Method::GET,
+                STATEFULSET,
+                StatusCode::OK,
+                set(json!({"observedGeneration": 4, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2,
+                           "currentRevision": "orders-2", "updateRevision": "orders-2"})),
+            ),
+            Expect(Method::PATCH, STATUS, StatusCode::OK, object),
+        ],
+    )
+    .await;
+    assert_eq!(status_of(&seen[1])["phase"], "Running");
+}
+
+fn args_of(object: &Value) -> Vec<String> {
+    object["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn has(args: &[String], want: &[&str]) -> bool {
+    args.windows(want.len()).any(|w| w == want)
+}
+
+fn with_credentials() -> ControllerConfig {
+    let mut c = config();
+    c.namespace = "tapwire".into();
+    c.store_secret = Some("store-creds".into());
+    c.store_env = vec![("AWS_REGION".into(), "eu-west-1".into())];
+    c
+}
+
+const SOURCE_SECRET: &str = "/api/v1/namespaces/tapwire/secrets/store-creds";
+const STORE_SECRET: &str = "/api/v1/namespaces/shop/secrets/nightly-store";
+
+#[tokio::test]
+async fn selectors_stages_and_store_credentials_reach_the_responder_and_the_generator() {
+    let mut object = replay(
+        json!({"phase": "StartingMocks", "startedAt": started_now()}),
+        json!({}),
+    );
+    object["spec"]["mocks"] = json!(["orders:payments.svc:443", "orders:stock.svc:80"]);
+    object["spec"]["tests"] = json!(["*"]);
+    object["spec"]["buildTag"] = json!("v2.3.1");
+    object["spec"]["test"]["stages"] =
+        json!([{"duration": "30s", "target": 5.0}, {"duration": "1m", "target": 5.0}]);
+    let source = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "store-creds"},
+                        "data": {"AWS_ACCESS_KEY_ID": "QUtJQQ==", "AWS_SECRET_ACCESS_KEY": "c2VjcmV0"}});
+    let (_, seen) = run_with(
+        with_credentials(),
+        object.clone(),
+        vec![
+            Expect(Method::GET, SOURCE_SECRET, StatusCode::OK, source.clone()),
+            Expect(Method::PATCH, STORE_SECRET, StatusCode::OK, json!({"metadata": {"name": "nightly-store"}})),
+            Expect(
+                Method::PATCH,
+                RESPONDER,
+                StatusCode::OK,
+                json!({"metadata": {"name": "nightly-responder"}, "status": {"availableReplicas": 1}}),
+            ),
+            Expect(Method::PATCH, RESPONDER_SVC, StatusCode::OK, json!({"metadata": {"name": "nightly-responder"}})),
+            Expect(Method::PATCH, ORDERS, StatusCode::OK, workload(json!({}))),
+            Expect(Method::PATCH, STATUS, StatusCode::OK, object.clone()),
+        ],
+    )
+    .await;
+    // The credentials, copied next to the replay and owned by it.
+    let secret = &seen[1].body;
+    assert_eq!(secret["kind"], "Secret");
+    assert_eq!(
+        secret["metadata"]["ownerReferences"][0]["uid"],
+        "uid-nightly"
+    );
+    assert_eq!(secret["data"]["AWS_ACCESS_KEY_ID"], "QUtJQQ==");
+    assert_eq!(secret["data"]["AWS_REGION"], "ZXUtd2VzdC0x"); // base64("eu-west-1")
+    let responder = &seen[2].body;
+    let args = args_of(responder);
+    assert!(
+        has(&args, &["--key", "orders:payments.svc:443"]),
+        "{args:?}"
+    );
+    assert!(has(&args, &["--key", "orders:stock.svc:80"]), "{args:?}");
+    let c = &responder["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["envFrom"][0]["secretRef"]["name"], "nightly-store");
+    // The responder's admin port is reachable for the generator.
+    assert_eq!(seen[3].body["spec"]["ports"][1]["port"], 4146);
+
+    object["status"] = json!({"phase": "Running", "startedAt": started_now()});
+    let services = json!({"kind": "ServiceList", "apiVersion": "v1", "metadata": {}, "items": [
+        {"metadata": {"name": "orders"}, "spec": {"selector": {"app": "orders"}, "ports": [{"port": 8080}]}},
+    ]});
+    let (_, seen) = run_with(
+        with_credentials(),
+        object,
+        vec![
+            Expect(Method::GET, JOB, StatusCode::NOT_FOUND, not_found()),
+            Expect(Method::GET, SOURCE_SECRET, StatusCode::OK, source),
+            Expect(
+                Method::PATCH,
+                STORE_SECRET,
+                StatusCode::OK,
+                json!({"metadata": {"name": "nightly-store"}}),
+            ),
+            Expect(
+                Method::GET,
+                "/api/v1/namespaces/shop/services",
+                StatusCode::OK,
+                services,
+            ),
+            Expect(
+                Method::PATCH,
+                JOB,
+                StatusCode::OK,
+                json!({"metadata": {"name": "nightly-generator"}, "status": {"active": 1}}),
+            ),
+        ],
+    )
+    .await;
+    let job = &seen[4].body;
+    let args = args_of(job);
+    for want in [
+        &["--stage", "30s:5"][..],
+        &["--stage", "1m:5"],
+        &["--mock-admin", "http://nightly-responder.shop.svc:4146"],
+        &["--build-tag", "v2.3.1"],
+    ] {
+        assert!(has(&args, want), "{want:?} not in {args:?}");
+    }
+    // `*` selects every inbound key: no filter.
+    assert!(!args.iter().any(|a| a == "--key"), "{args:?}");
+    let c = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["envFrom"][0]["secretRef"]["name"], "nightly-store");
+}
+
+#[tokio::test]
+async fn a_missing_credentials_secret_fails_the_replay_and_says_which() {
+    let object = replay(
+        json!({"phase": "StartingMocks", "startedAt": started_now()}),
+        json!({}),
+    );
+    let (_, seen) = run_with(
+        with_credentials(),
+        object.clone(),
+        vec![
+            Expect(
+                Method::GET,
+                SOURCE_SECRET,
+                StatusCode::NOT_FOUND,
+                not_found(),
+            ),
+            Expect(Method::GET, EVENTS, StatusCode::OK, events()),
+            Expect(Method::PATCH, STATUS, StatusCode::OK, object),
+        ],
+    )
+    .await;
+    let status = status_of(&seen[2]);
+    assert_eq!(status["phase"], "CleaningUp");
+    let ready = condition(status, "Ready");
+    assert_eq!(ready["reason"], "Error");
+    let message = ready["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("tapwire/store-creds") && message.contains("storage.secretName"),
+        "{message}"
+    );
 }

@@ -11,47 +11,12 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{Event, Namespace, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 use tapwire_operator::replay::controller::{self, ControllerConfig};
 use tapwire_operator::replay::TrafficReplay;
-
-/// Stands in for the kubelet: every pod not run by a Job is marked Ready.
-async fn make_pods_ready(pods: Api<Pod>) {
-    loop {
-        if let Ok(list) = pods.list(&ListParams::default()).await {
-            for p in list.items {
-                if p.labels().contains_key("job-name") || p.metadata.deletion_timestamp.is_some() {
-                    continue;
-                }
-                let ready = p
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-                if ready {
-                    continue;
-                }
-                let now = k8s_openapi::jiff::Timestamp::now()
-                    .strftime("%Y-%m-%dT%H:%M:%SZ")
-                    .to_string();
-                let patch = json!({"status": {"phase": "Running", "conditions": [
-                    {"type": "Ready", "status": "True", "lastTransitionTime": now}
-                ]}});
-                let _ = pods
-                    .patch_status(
-                        &p.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
 
 fn template_of(d: &Deployment) -> Value {
     serde_json::to_value(&d.spec.as_ref().expect("spec").template).expect("json")
@@ -165,12 +130,16 @@ async fn scenario(client: &Client, ns: &str) {
         .await
         .expect("create replay");
 
-    let kubelet = tokio::spawn(make_pods_ready(Api::namespaced(client.clone(), ns)));
+    let kubelet = tokio::spawn(tapwire_test_support::k8s::make_pods_ready(Api::namespaced(
+        client.clone(),
+        ns,
+    )));
     let mut config = ControllerConfig::new("registry.example/tapwire:1", "gs://bucket/tapwire");
     config.autopilot = true;
     config.poll = Duration::from_secs(1);
     config.watch_namespace = Some(ns.to_owned());
-    let operator = tokio::spawn(controller::run(client.clone(), config));
+    let metrics = std::sync::Arc::new(controller::ControllerMetrics::default());
+    let operator = tokio::spawn(controller::run(client.clone(), config, metrics.clone()));
 
     // Watch it work: the responder, the routed workload, the generator.
     let (mut saw_responder, mut saw_routed, mut saw_job) = (false, false, false);
@@ -265,6 +234,10 @@ async fn scenario(client: &Client, ns: &str) {
         "{:?}",
         events.items
     );
+
+    // Counted by verdict.
+    assert_eq!(metrics.replays("Error"), 1);
+    assert_eq!(metrics.replays("Passed"), 0);
 
     // The finalizer lets go once the controller has seen the deletion.
     replays

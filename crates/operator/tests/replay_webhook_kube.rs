@@ -2,7 +2,8 @@
 //! Kubernetes 1.20): the CRD applied, the operator in-process with its
 //! webhooks registered by URL, a file store holding snapshots. Bad replays
 //! are refused by the API server with the webhook's message; a good one
-//! comes back with its defaults filled in.
+//! comes back with its defaults filled in; and the replay controller runs a
+//! replay those webhooks admitted, then restores the workload.
 //!
 //! Needs `KUBECONFIG` pointing at a kube-local cluster; skips without it
 //! outside CI, fails in CI.
@@ -18,7 +19,8 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::{json, Value};
-use tapwire_operator::replay::crd::{Cleanup, ReplayMode, TrafficReplay};
+use tapwire_operator::replay::controller::{self, ControllerConfig};
+use tapwire_operator::replay::crd::{Cleanup, Phase, ReplayMode, TrafficReplay};
 use tapwire_operator::replay::webhook::{SnapshotCatalog, StoreCatalog};
 use tapwire_operator::{certs, Cluster, InjectorConfig, OperatorConfig, SidecarSecret};
 
@@ -308,6 +310,85 @@ async fn api_server_defaults_and_refuses_traffic_replays() {
         )
         .await
         .expect("label change after start");
+
+    // The controller runs a replay these webhooks admitted and defaulted.
+    // The workload has no Service, so the replay fails once the rollout is
+    // done; the workload comes back as it was, and status says why.
+    replays
+        .delete("good", &DeleteParams::default())
+        .await
+        .expect("delete the replay whose phase was set by hand");
+    let deployments = Api::<Deployment>::namespaced(client.clone(), &ns_name);
+    let original = deployments.get("orders").await.expect("get workload");
+    replays
+        .create(
+            &PostParams::default(),
+            &replay(
+                "run",
+                json!({"snapshot": "orders-friday", "workload": {"name": "orders"},
+                       "mocks": ["orders:payments.svc:443"], "timeout": "30s"}),
+            ),
+        )
+        .await
+        .expect("the replay to run is admitted");
+    let mut config = ControllerConfig::new("registry.example/tapwire:1", &url);
+    config.poll = Duration::from_millis(500);
+    config.watch_namespace = Some(ns_name.clone());
+    let metrics = Arc::new(controller::ControllerMetrics::default());
+    let kubelet = tokio::spawn(tapwire_test_support::k8s::make_pods_ready(Api::namespaced(
+        client.clone(),
+        &ns_name,
+    )));
+    let controller = tokio::spawn(controller::run(client.clone(), config, metrics.clone()));
+    let (mut responder_args, mut routed) = (Vec::new(), false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let r = replays.get("run").await.expect("get replay");
+        let phase = r.status.as_ref().and_then(|s| s.phase);
+        if matches!(phase, Some(Phase::Failed | Phase::Complete)) {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replay did not finish: {:?}",
+            r.status
+        );
+        if let Some(d) = deployments.get_opt("run-responder").await.expect("get") {
+            responder_args = d
+                .spec
+                .and_then(|s| s.template.spec)
+                .and_then(|s| s.containers.first().and_then(|c| c.args.clone()))
+                .unwrap_or_default();
+        }
+        routed |= serde_json::to_string(&deployments.get("orders").await.expect("get").spec)
+            .expect("json")
+            .contains("run-responder");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let window = ["--key".to_owned(), "orders:payments.svc:443".to_owned()];
+    assert!(
+        responder_args.windows(2).any(|w| w == window),
+        "the responder serves only spec.mocks: {responder_args:?}"
+    );
+    assert!(routed, "the workload was never routed to the responder");
+    let status = done.status.clone().expect("status");
+    assert_eq!(status.phase, Some(Phase::Failed));
+    let message = status.message.clone().unwrap_or_default();
+    assert!(message.contains("no Service in"), "{message}");
+    let restored = deployments.get("orders").await.expect("get workload");
+    assert_eq!(
+        serde_json::to_value(restored.spec.as_ref().map(|s| &s.template)).expect("json"),
+        serde_json::to_value(original.spec.as_ref().map(|s| &s.template)).expect("json"),
+        "the workload's template is restored"
+    );
+    assert!(deployments
+        .get_opt("run-responder")
+        .await
+        .expect("get")
+        .is_none());
+    assert_eq!(metrics.replays("Error"), 1);
+    controller.abort();
+    kubelet.abort();
 
     running.shutdown(Duration::from_secs(2)).await;
     let _ = mwcs.delete(&config_name, &DeleteParams::default()).await;

@@ -39,6 +39,44 @@ pub struct Stage {
     pub target: f64,
 }
 
+/// A `--stage` value that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid stage {value:?}: {why}; use DURATION:TARGET such as 30s:50 (move to 50 VUs, or 50 req/s with --rps, over 30 seconds)")]
+pub struct StageError {
+    value: String,
+    why: String,
+}
+
+/// `DURATION:TARGET`, e.g. `30s:50` or `1m30s:0`: the command-line form of
+/// one entry of the `--config` file's `stages`.
+impl std::str::FromStr for Stage {
+    type Err = StageError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |why: String| StageError {
+            value: s.to_owned(),
+            why,
+        };
+        let (duration, target) = s
+            .rsplit_once(':')
+            .ok_or_else(|| err("no `:` between the duration and the target".into()))?;
+        let duration = humantime::parse_duration(duration.trim())
+            .map_err(|e| err(format!("duration {:?}: {e}", duration.trim())))?;
+        let target = target
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|t| t.is_finite() && *t >= 0.0)
+            .ok_or_else(|| {
+                err(format!(
+                    "target {:?} is not a number of zero or more",
+                    target.trim()
+                ))
+            })?;
+        Ok(Self { duration, target })
+    }
+}
+
 /// The `--config` file: `{"stages": [{"duration": "10s", "target": 50}]}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,8 +190,18 @@ pub struct ReplayConfig {
     pub check_bodies: bool,
     /// Goals that fail the run.
     pub goals: Vec<Goal>,
+    /// Traffic keys (`service:host:port`, or `*`) of the inbound requests to
+    /// replay; empty replays them all (see [`tapwire_model::selects`]). The
+    /// report lists them.
+    pub keys: Vec<String>,
     /// JSON Lines written by the mock responder, for the mock accuracy section.
     pub mock_results: Option<PathBuf>,
+    /// Base URL of a running mock responder's admin port (e.g.
+    /// `http://orders-responder.shop.svc:4146`): its `/accuracy` is read
+    /// after the run for the mock accuracy section. Excludes `mock_results`.
+    pub mock_admin: Option<String>,
+    /// A label for the build under test (`--build-tag`), carried into the report.
+    pub build_tag: Option<String>,
     /// Live counters for a progress display.
     pub progress: Option<Arc<Progress>>,
 }
@@ -179,7 +227,10 @@ impl ReplayConfig {
             learn_noise: false,
             check_bodies: true,
             goals: Vec::new(),
+            keys: Vec::new(),
             mock_results: None,
+            mock_admin: None,
+            build_tag: None,
             progress: None,
         }
     }
@@ -195,11 +246,27 @@ impl ReplayConfig {
                 return bad(format!("--speed must be more than 0, not {s}"))
             }
             Mode::Speed(_) if !self.stages.is_empty() => {
-                return bad("stages (--config) work with --vus or --rps, not --speed".into())
+                return bad(
+                    "stages (--stage or --config) work with --vus or --rps, not --speed".into(),
+                )
             }
             _ => {}
         }
         check_stages(&self.stages).map_err(|e| ReplayError::Config(format!("stages: {e}")))?;
+        if let Some(bad_key) = self.keys.iter().find(|k| !tapwire_model::is_selector(k)) {
+            return bad(format!(
+                "--key {bad_key:?} is not a selector; use service:host:port (e.g. orders:127.0.0.1:8080) or *"
+            ));
+        }
+        if let Some(url) = &self.mock_admin {
+            if self.mock_results.is_some() {
+                return bad(
+                    "--mock-admin and --mock-results both give the mock accuracy; choose one"
+                        .into(),
+                );
+            }
+            crate::mock_admin::accuracy_uri(url).map_err(ReplayError::Config)?;
+        }
         if self.iterations == Some(0) {
             return bad("--iterations must be at least 1".into());
         }
@@ -245,6 +312,46 @@ mod tests {
         ] {
             let e = LoadFile::from_json(bad).unwrap_err();
             assert!(e.contains(why), "{e}");
+        }
+    }
+
+    #[test]
+    fn stages_parse_from_the_command_line() {
+        let s: Stage = "1m30s:50".parse().unwrap();
+        assert_eq!((s.duration, s.target), (Duration::from_secs(90), 50.0));
+        let s: Stage = "500ms:0.5".parse().unwrap();
+        assert_eq!((s.duration, s.target), (Duration::from_millis(500), 0.5));
+        for (bad, why) in [
+            ("30s", "no `:`"),
+            ("soon:5", "duration \"soon\""),
+            ("30s:many", "target \"many\""),
+            ("30s:-1", "zero or more"),
+            ("30s:inf", "zero or more"),
+        ] {
+            let e = bad.parse::<Stage>().unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(e.contains("DURATION:TARGET such as 30s:50"), "{e}");
+        }
+    }
+
+    #[test]
+    fn keys_and_the_mock_admin_url_are_checked() {
+        let mut cfg = ReplayConfig::new("http://127.0.0.1:1");
+        cfg.keys = vec!["svc:127.0.0.1:1".into(), "*".into()];
+        cfg.mock_admin = Some("http://responder.shop.svc:4146/".into());
+        assert!(cfg.validate().is_ok());
+        cfg.keys = vec!["svc".into()];
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("--key \"svc\" is not a selector"), "{e}");
+        cfg.keys.clear();
+        cfg.mock_results = Some("results.jsonl".into());
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("choose one"), "{e}");
+        cfg.mock_results = None;
+        for bad in ["responder:4146", "https://responder:4146", "http://"] {
+            cfg.mock_admin = Some(bad.into());
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains("--mock-admin"), "{bad}: {e}");
         }
     }
 }

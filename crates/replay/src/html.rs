@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::check::Problem;
-use crate::report::{esc, show, Report};
+use crate::report::{esc, show, ClusterFacts, Report};
 
 const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
@@ -12,7 +12,7 @@ table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid 
 th{background:#f6f6f6}.pass{color:#137333;font-weight:bold}.fail{color:#b3261e;font-weight:bold}
 .num{text-align:right;font-variant-numeric:tabular-nums}pre{background:#f8f8f8;padding:.6em;overflow:auto}
 .del{color:#b3261e}.add{color:#137333}.card{display:inline-block;margin:0 1.5em 1em 0}
-.card b{display:block;font-size:1.6em}svg text{font-size:11px;fill:#444}";
+.card b{display:block;font-size:1.6em}svg text{font-size:11px;fill:#444}tr.warn td{background:#fdecea;color:#b3261e}";
 
 /// Renders the page.
 pub(crate) fn render(r: &Report) -> String {
@@ -26,12 +26,17 @@ pub(crate) fn render(r: &Report) -> String {
     let _ = write!(
         h,
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>tapwire replay: {name}</title><style>{CSS}</style></head><body>\
-<h1>Replay of {name} {verdict}</h1><p>Target <code>{target}</code>, {load}, started {start}, ran {dur:.1} s.</p>\
+<h1>Replay of {name} {verdict}</h1><p>Target <code>{target}</code>{build}, {load}, started {start}, ran {dur:.1} s.</p>\
 <div class=card>pass rate<b>{rate:.1}%</b></div><div class=card>requests<b>{req}</b></div>\
 <div class=card>errors<b>{err}</b></div><div class=card>p99<b>{p99:.1} ms</b></div>\
-<div class=card>throughput<b>{rps:.1}/s</b></div><div class=card>late / dropped sends<b>{late} / {dropped}</b></div>",
+<div class=card>throughput<b>{rps:.1}/s</b></div><div class=card>late / dropped sends<b>{late} / {dropped}</b></div>{keys}",
         name = esc(&r.snapshot_name),
         target = esc(&r.target),
+        build = r
+            .build_tag
+            .as_deref()
+            .map(|t| format!(" (build <code>{}</code>)", esc(t)))
+            .unwrap_or_default(),
         load = esc(&r.load),
         start = r.started.to_rfc3339(),
         dur = r.duration_s,
@@ -42,6 +47,18 @@ pub(crate) fn render(r: &Report) -> String {
         rps = s.throughput_rps,
         late = s.late_sends,
         dropped = s.dropped_sends,
+        keys = if r.keys.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<p>Replayed only traffic with key {}.</p>",
+                r.keys
+                    .iter()
+                    .map(|k| format!("<code>{}</code>", esc(k)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
     );
     if !r.goals.is_empty() {
         h.push_str(
@@ -82,6 +99,15 @@ pub(crate) fn render(r: &Report) -> String {
             "<h2>Mock accuracy</h2><p>{:.1}% of {} dependency calls answered from the recording: {} hit, {} miss, {} passthrough, {} other.</p>",
             m.ratio() * 100.0, m.total(), m.hits, m.misses, m.passthroughs, m.other
         );
+    } else if let Some(e) = &r.mock_error {
+        let _ = write!(
+            h,
+            "<h2>Mock accuracy</h2><p class=fail>unavailable: {}</p>",
+            esc(e)
+        );
+    }
+    if let Some(c) = &r.cluster {
+        cluster(&mut h, c);
     }
     let _ = write!(
         h,
@@ -134,6 +160,52 @@ pub(crate) fn render(r: &Report) -> String {
     }
     h.push_str("</body></html>\n");
     h
+}
+
+/// The cluster's events (warnings highlighted) and log tails.
+fn cluster(h: &mut String, c: &ClusterFacts) {
+    let _ = write!(
+        h,
+        "<h2>Cluster</h2><p><code>{}</code>: {} event(s), {} warning(s).</p>",
+        esc(&c.workload),
+        c.events.len(),
+        c.warnings()
+    );
+    if !c.events.is_empty() {
+        h.push_str("<table><tr><th>time</th><th>type</th><th>reason</th><th>object</th><th>count</th><th>message</th></tr>");
+        for e in &c.events {
+            let _ = write!(
+                h,
+                "<tr{}><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class=num>{}</td><td>{}</td></tr>",
+                if e.is_warning() { " class=warn" } else { "" },
+                e.time.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                esc(&e.kind),
+                esc(&e.reason),
+                esc(&e.object),
+                e.count,
+                esc(&e.message)
+            );
+        }
+        h.push_str("</table>");
+    }
+    for l in &c.logs {
+        let _ = write!(
+            h,
+            "<h3>Log of <code>{}</code> in pod <code>{}</code></h3>",
+            esc(&l.container),
+            esc(&l.pod)
+        );
+        if let Some(e) = &l.error {
+            let _ = write!(h, "<p class=fail>cannot read the log: {}</p>", esc(e));
+        }
+        if !l.lines.is_empty() || l.error.is_none() {
+            h.push_str("<pre>");
+            for line in &l.lines {
+                let _ = writeln!(h, "{}", esc(line));
+            }
+            h.push_str("</pre>");
+        }
+    }
 }
 
 fn latency_chart(r: &Report) -> String {

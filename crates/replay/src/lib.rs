@@ -13,6 +13,7 @@ mod endpoint;
 pub mod fuzzing;
 mod goal;
 mod html;
+mod mock_admin;
 mod noise;
 mod progress;
 mod report;
@@ -22,14 +23,14 @@ mod tls;
 use std::path::PathBuf;
 
 pub use check::Problem;
-pub use config::{LoadFile, Mode, ReplayConfig, Stage};
+pub use config::{LoadFile, Mode, ReplayConfig, Stage, StageError};
 pub use endpoint::{endpoint_key, path_template};
 pub use goal::{Goal, GoalError, GoalResult, LatencyStat, Metric, Op};
 pub use noise::{EndpointNoise, Noise};
 pub use progress::Progress;
 pub use report::{
-    Assertions, EndpointStats, Failure, Percentiles, Report, Second, Summary, MAX_FAILURES,
-    REPORT_JSON, REPORT_VERSION,
+    Assertions, ClusterEvent, ClusterFacts, ContainerLog, EndpointStats, Failure, Percentiles,
+    Report, Second, Summary, MAX_FAILURES, REPORT_JSON, REPORT_VERSION,
 };
 pub use run::run;
 /// The mock responder's accuracy, as [`Report::mock`] holds it (defined in
@@ -46,6 +47,16 @@ pub enum ReplayError {
     /// The snapshot holds nothing to send.
     #[error("snapshot {0} has no inbound HTTP requests to replay")]
     NoRequests(String),
+    /// `--key` left nothing to send; the message lists what there is.
+    #[error("no inbound request of snapshot {snapshot} has a key selected by --key {selectors}; its inbound keys are {known}")]
+    NoneSelected {
+        /// Snapshot name.
+        snapshot: String,
+        /// The selectors given, space-separated.
+        selectors: String,
+        /// The snapshot's inbound traffic keys, comma-separated.
+        known: String,
+    },
     /// A file could not be read or written.
     #[error("cannot {op} {}", path.display())]
     Io {

@@ -137,6 +137,69 @@ pub struct Failure {
     pub problems: Vec<Problem>,
 }
 
+/// What the cluster said about the workload under test while it was
+/// replayed against: its events and the tails of its containers' logs.
+/// Filled in by the replay controller, never by `tapwire replay` itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterFacts {
+    /// The workload, as `Kind namespace/name` (e.g. `Deployment shop/orders`).
+    pub workload: String,
+    /// Events about the workload and its pods, oldest first.
+    #[serde(default)]
+    pub events: Vec<ClusterEvent>,
+    /// The last lines each container logged.
+    #[serde(default)]
+    pub logs: Vec<ContainerLog>,
+}
+
+impl ClusterFacts {
+    /// How many of the events are warnings.
+    pub fn warnings(&self) -> usize {
+        self.events.iter().filter(|e| e.is_warning()).count()
+    }
+}
+
+/// One Kubernetes event, as `kubectl get events` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterEvent {
+    /// When it last happened, when the cluster said.
+    #[serde(default)]
+    pub time: Option<DateTime<Utc>>,
+    /// `Normal` or `Warning`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short machine-readable reason, e.g. `BackOff` or `OOMKilling`.
+    pub reason: String,
+    /// What it is about, as `Kind/name` (e.g. `Pod/orders-7d9f-abc`).
+    pub object: String,
+    /// What happened, in the cluster's words.
+    pub message: String,
+    /// How many times it happened.
+    pub count: i32,
+}
+
+impl ClusterEvent {
+    /// True for a `Warning` event.
+    pub fn is_warning(&self) -> bool {
+        self.kind.eq_ignore_ascii_case("warning")
+    }
+}
+
+/// The tail of one container's log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerLog {
+    /// Pod name.
+    pub pod: String,
+    /// Container name.
+    pub container: String,
+    /// The last lines, oldest first.
+    #[serde(default)]
+    pub lines: Vec<String>,
+    /// Why the log could not be read (then `lines` is empty or partial).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// Everything a replay found; serialized as `report.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -148,6 +211,9 @@ pub struct Report {
     pub snapshot_name: String,
     /// Base URL replayed against.
     pub target: String,
+    /// The build under test, as `--build-tag` named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_tag: Option<String>,
     /// Load shape, in words (`1 VU, 1 iteration`).
     pub load: String,
     /// When the run started.
@@ -164,12 +230,25 @@ pub struct Report {
     pub failures: Vec<Failure>,
     /// Goals and verdicts.
     pub goals: Vec<GoalResult>,
-    /// Mock responder accuracy read from `--mock-results`, when given.
+    /// Traffic keys of the inbound requests replayed (`--key`); empty when
+    /// all were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    /// Mock responder accuracy read from `--mock-results` or
+    /// `--mock-admin`, when given and readable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mock: Option<tapwire_mock::MockAccuracy>,
+    /// Why the mock accuracy asked for could not be read (then `mock` is
+    /// absent): a `--mock-admin` that did not answer, or answered wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock_error: Option<String>,
     /// Noise learnt by this run (`--learn-noise`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_noise: Option<Noise>,
+    /// Events and logs of the workload under test, added by the replay
+    /// controller after the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterFacts>,
     /// No goal missed and no assertion failed.
     pub passed: bool,
 }
@@ -376,12 +455,20 @@ mod tests {
         assert_eq!(serde_json::from_str::<f64>(&text).expect("decode"), rps);
     }
 
+    fn json_build_tag(r: &Report) -> String {
+        serde_json::to_value(r).expect("encode")["build_tag"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     fn sample() -> Report {
         Report {
             v: REPORT_VERSION,
             snapshot_id: "snap-1".into(),
             snapshot_name: "nightly".into(),
             target: "http://orders:8080".into(),
+            build_tag: Some("v2.3.1".into()),
             load: "1 VU, 1 iteration".into(),
             started: DateTime::<Utc>::from_timestamp(1_700_000_000, 0).expect("time"),
             duration_s: 1.5,
@@ -393,14 +480,118 @@ mod tests {
             throughput: Vec::new(),
             failures: Vec::new(),
             goals: Vec::new(),
+            keys: Vec::new(),
             mock: None,
+            mock_error: None,
             learned_noise: None,
+            cluster: None,
             passed: true,
         }
     }
 
+    fn with_cluster() -> Report {
+        Report {
+            cluster: Some(ClusterFacts {
+                workload: "Deployment shop/orders".into(),
+                events: vec![
+                    ClusterEvent {
+                        time: DateTime::<Utc>::from_timestamp(1_700_000_010, 0),
+                        kind: "Normal".into(),
+                        reason: "Pulled".into(),
+                        object: "Pod/orders-7d9f-abc".into(),
+                        message: "image pulled".into(),
+                        count: 1,
+                    },
+                    ClusterEvent {
+                        time: None,
+                        kind: "Warning".into(),
+                        reason: "BackOff".into(),
+                        object: "Pod/orders-7d9f-abc".into(),
+                        message: "Back-off <restarting> failed container & \"app\"".into(),
+                        count: 3,
+                    },
+                ],
+                logs: vec![
+                    ContainerLog {
+                        pod: "orders-7d9f-abc".into(),
+                        container: "app".into(),
+                        lines: vec!["panic: <nil> map & \"boom\"".into()],
+                        error: None,
+                    },
+                    ContainerLog {
+                        pod: "orders-7d9f-abc".into(),
+                        container: "tapwire-proxy".into(),
+                        lines: Vec::new(),
+                        error: Some("container is waiting to start".into()),
+                    },
+                ],
+            }),
+            ..sample()
+        }
+    }
+
+    #[test]
+    fn cluster_facts_round_trip_and_render_escaped() {
+        let report = with_cluster();
+        let json = serde_json::to_value(&report).expect("encode");
+        let cluster = &json["cluster"];
+        assert_eq!(cluster["workload"], "Deployment shop/orders");
+        assert_eq!(cluster["events"][1]["type"], "Warning");
+        assert_eq!(cluster["events"][0]["time"], "2023-11-14T22:13:30Z");
+        assert!(cluster["logs"][0].get("error").is_none(), "{cluster}");
+        let back: Report = serde_json::from_value(json).expect("decode");
+        assert_eq!(back, report);
+        assert_eq!(report.cluster.as_ref().map(ClusterFacts::warnings), Some(1));
+
+        let html = crate::html::render(&report);
+        assert!(html.contains("<h2>Cluster</h2>"), "{html}");
+        assert!(
+            html.contains("Back-off &lt;restarting&gt; failed container &amp; &quot;app&quot;"),
+            "{html}"
+        );
+        assert!(
+            html.contains("panic: &lt;nil&gt; map &amp; &quot;boom&quot;"),
+            "{html}"
+        );
+        assert!(html.contains("container is waiting to start"), "{html}");
+        assert!(!html.contains("<restarting>") && !html.contains("<nil>"));
+        assert!(html.contains("(build <code>v2.3.1</code>)"), "{html}");
+        assert_eq!(json_build_tag(&report), "v2.3.1");
+        // A report without cluster facts has no section and no key.
+        let plain = sample();
+        assert!(!crate::html::render(&plain).contains("<h2>Cluster</h2>"));
+        let json = serde_json::to_value(&plain).expect("encode");
+        for absent in ["cluster", "keys", "mock", "mock_error"] {
+            assert!(json.get(absent).is_none(), "{absent}: {json}");
+        }
+        // Fields may be left out by a writer: lists default to empty.
+        let minimal: ClusterFacts =
+            serde_json::from_str(r#"{"workload": "Deployment shop/orders"}"#).expect("decode");
+        assert!(minimal.events.is_empty() && minimal.logs.is_empty());
+    }
+
+    #[test]
+    fn an_unavailable_mock_accuracy_is_said_in_every_format() {
+        let report = Report {
+            mock_error: Some(
+                "GET http://responder:4146/accuracy failed: connection refused".into(),
+            ),
+            ..sample()
+        };
+        let json = serde_json::to_value(&report).expect("encode");
+        assert!(json.get("mock").is_none());
+        assert_eq!(
+            json["mock_error"],
+            "GET http://responder:4146/accuracy failed: connection refused"
+        );
+        let html = crate::html::render(&report);
+        assert!(html.contains("Mock accuracy"), "{html}");
+        assert!(html.contains("unavailable"), "{html}");
+        assert!(html.contains("connection refused"), "{html}");
+    }
+
     async fn round_trip(to: &Location) {
-        let report = sample();
+        let report = with_cluster();
         report.upload(to).await.expect("upload");
         assert_eq!(Report::fetch(to).await.expect("fetch"), report);
         for name in ["report.html", "junit.xml"] {

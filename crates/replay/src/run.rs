@@ -1,7 +1,7 @@
 //! The load generator: sends the recorded requests under a load shape and
 //! collects latencies and assertion results.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -62,9 +62,11 @@ struct Planned {
     offset: Duration,
 }
 
-fn plan(snapshot: &Snapshot, keep_host: bool) -> Vec<Planned> {
+/// The inbound requests selected by `keys` (all when empty), in recorded order.
+fn plan(snapshot: &Snapshot, keep_host: bool, keys: &[String]) -> Vec<Planned> {
     let inbound: Vec<_> = snapshot
         .inbound()
+        .filter(|e| tapwire_model::selects(keys, &e.key()))
         .filter_map(|e| e.request.as_ref().map(|r| (e, r)))
         .collect();
     let first = inbound.first().map(|(e, _)| e.start);
@@ -314,7 +316,7 @@ impl Shared {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -375,9 +377,21 @@ impl Schedule {
 /// Replays `snapshot`'s inbound requests against `config.target`.
 pub async fn run(snapshot: &Snapshot, config: ReplayConfig) -> Result<Report, ReplayError> {
     config.validate()?;
-    let mut plan = plan(snapshot, config.keep_host);
+    let mut plan = plan(snapshot, config.keep_host, &config.keys);
     if plan.is_empty() {
-        return Err(ReplayError::NoRequests(snapshot.manifest.name.clone()));
+        let known: BTreeSet<String> = snapshot
+            .inbound()
+            .filter(|e| e.request.is_some())
+            .map(|e| e.key())
+            .collect();
+        if known.is_empty() {
+            return Err(ReplayError::NoRequests(snapshot.manifest.name.clone()));
+        }
+        return Err(ReplayError::NoneSelected {
+            snapshot: snapshot.manifest.name.clone(),
+            selectors: config.keys.join(" "),
+            known: known.into_iter().collect::<Vec<_>>().join(", "),
+        });
     }
     let mut builder = Client::builder(TokioExecutor::new());
     builder.pool_idle_timeout(Duration::from_secs(30));
@@ -559,11 +573,19 @@ pub async fn run(snapshot: &Snapshot, config: ReplayConfig) -> Result<Report, Re
         },
     };
     let goals: Vec<_> = cfg.goals.iter().map(|g| g.evaluate(&summary)).collect();
-    let mock = cfg
-        .mock_results
-        .as_deref()
-        .map(tapwire_mock::MockAccuracy::read)
-        .transpose()?;
+    let (mock, mock_error) = match (&cfg.mock_results, &cfg.mock_admin) {
+        (Some(path), _) => (Some(tapwire_mock::MockAccuracy::read(path)?), None),
+        // The run happened: a mock that cannot be asked costs its section,
+        // not the report.
+        (None, Some(url)) => match crate::mock_admin::fetch(url).await {
+            Ok(acc) => (Some(acc), None),
+            Err(e) => {
+                tracing::warn!(mock_admin = %url, error = %e, "mock accuracy is unavailable; the report says so");
+                (None, Some(e))
+            }
+        },
+        (None, None) => (None, None),
+    };
     let passed = goals.iter().all(|g| g.passed) && summary.assertions.failed == 0;
     if c.failures_total > c.failures.len() as u64 {
         tracing::warn!(
@@ -585,8 +607,12 @@ pub async fn run(snapshot: &Snapshot, config: ReplayConfig) -> Result<Report, Re
         throughput: c.seconds,
         failures: c.failures,
         goals,
+        keys: cfg.keys.clone(),
+        build_tag: cfg.build_tag.clone(),
         mock,
+        mock_error,
         learned_noise: learned,
+        cluster: None,
         passed,
     })
 }

@@ -158,3 +158,45 @@ async fn unusable_configs_are_refused() {
     let e = run(&snapshot(), cfg).await.expect_err("missing cacert");
     assert!(matches!(e, tapwire_replay::ReplayError::Tls { .. }), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_select_the_inbound_requests_replayed() {
+    let target = server().await;
+    let mut other = inbound(
+        2,
+        "GET",
+        "/c",
+        200,
+        "application/json",
+        r#"{"path": "/c", "version": "HTTP/1.1"}"#,
+    );
+    other.service.name = "other".into();
+    let mut exchanges = snapshot().exchanges;
+    exchanges.push(other);
+    let snap = build(exchanges, Selection::default(), Some("t".into()), "test").expect("snapshot");
+
+    let mut cfg = ReplayConfig::new(target);
+    cfg.keys = vec!["other:127.0.0.1:2".into()];
+    let report = run(&snap, cfg.clone()).await.expect("run");
+    assert_eq!(report.summary.requests, 1, "{report:#?}");
+    assert_eq!(report.endpoints[0].endpoint, "GET /c");
+    assert_eq!(report.keys, ["other:127.0.0.1:2"]);
+
+    cfg.keys = vec!["*".into()];
+    assert_eq!(
+        run(&snap, cfg.clone()).await.expect("run").summary.requests,
+        3
+    );
+
+    cfg.keys = vec!["svc:127.0.0.1:9".into()];
+    let e = run(&snap, cfg).await.expect_err("nothing selected");
+    assert!(
+        matches!(e, tapwire_replay::ReplayError::NoneSelected { .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .ends_with("its inbound keys are other:127.0.0.1:2, svc:127.0.0.1:1"),
+        "{e}"
+    );
+}

@@ -1,11 +1,12 @@
-//! Locations on a real S3 protocol server (moto from PyPI, started here on
-//! loopback): objects appear whole, retried writes overwrite, listings and
-//! exchange reads work under a prefix, and bad settings are reported clearly.
+//! Locations on real object-store protocol servers started here on
+//! loopback, S3 (moto from PyPI) and Azure Blob (Azurite from npm): objects
+//! appear whole, retried writes overwrite, listings and exchange reads work
+//! under a prefix, and bad settings are reported clearly.
 //!
-//! GCS is not tested here: object_store talks to GCS through its XML API
-//! (object PUT, `list-type=2` listings), which gcp-storage-emulator (the GCS
-//! server PyPI has) answers with 501, and fake-gcs-server is not on PyPI.
-//! See docs/storage.md.
+//! GCS is not tested here: object_store talks to GCS through its XML API,
+//! and gcp-storage-emulator (the GCS server PyPI has) answers its listings
+//! with 501 and its uploads without the ETag object_store requires;
+//! fake-gcs-server is not on PyPI. See docs/storage.md.
 
 // Helpers here are test code too: a failed step should panic with its error.
 #![allow(clippy::unwrap_used)]
@@ -103,6 +104,14 @@ fn s3_on_moto() {
         return;
     }
     round_trip(&ObjectServer::moto_s3("tapwire-test"));
+}
+
+#[test]
+fn azure_on_azurite() {
+    if !tapwire_test_support::cloud::require_azurite() {
+        return;
+    }
+    round_trip(&ObjectServer::azurite("tapwire-test"));
 }
 
 #[test]

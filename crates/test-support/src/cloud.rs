@@ -1,6 +1,7 @@
 //! Real object-store protocol servers on loopback: moto's S3 server from
-//! PyPI. It hands back the configuration (as the `AWS_*` environment
-//! tapwire reads) that points a client at it.
+//! PyPI and Azurite's Blob server from npm. Each hands back the
+//! configuration (as the `AWS_*` or `AZURE_*` environment tapwire reads)
+//! that points a client at it.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ pub struct ObjectServer {
     pub port: u16,
     /// The bucket created for the test.
     pub bucket: String,
-    /// URL scheme (`s3`).
+    /// URL scheme (`s3` or `az`).
     pub scheme: &'static str,
     /// Environment that points tapwire (object_store) at the server.
     pub env: Vec<(String, String)>,
@@ -95,6 +96,93 @@ impl ObjectServer {
             bucket: bucket.to_owned(),
             scheme: "s3",
             env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            _dir: dir,
+        }
+    }
+}
+
+/// Azurite's port: object_store's emulator mode reads any other one from
+/// the process environment (`AZURITE_BLOB_STORAGE_URL`), which a test must
+/// not change while other tests run.
+pub const AZURITE_PORT: u16 = 10000;
+
+/// Where `.ci/deps.sh` installs Azurite (`npm install --prefix`).
+pub const AZURITE_PREFIX: &str = "/var/cache/tapwire-npm";
+
+/// Azurite's Blob server: `TAPWIRE_AZURITE_BLOB`, else the one `.ci/deps.sh`
+/// installed, else `azurite-blob` on `PATH`.
+pub fn find_azurite() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("TAPWIRE_AZURITE_BLOB") {
+        return Some(p.into());
+    }
+    let cached = std::path::Path::new(AZURITE_PREFIX).join("node_modules/.bin/azurite-blob");
+    if cached.exists() {
+        return Some(cached);
+    }
+    crate::require::find_tool("azurite-blob")
+}
+
+/// True when Azurite, Node and the Python Azure client (which creates the
+/// container) are installed; see [`crate::require::unmet`] otherwise.
+pub fn require_azurite() -> bool {
+    if find_azurite().is_none() {
+        return crate::require::unmet(&format!(
+            "Azurite is not installed (npm install --prefix {AZURITE_PREFIX} azurite@3)"
+        ));
+    }
+    crate::require::require_tool("node")
+        && crate::require::require_python_modules(&["azure.storage.blob"])
+}
+
+impl ObjectServer {
+    /// Starts Azurite's Blob server on [`AZURITE_PORT`] with its
+    /// well-known development account, and creates `container` with the
+    /// Python Azure client. tapwire reaches it through object_store's
+    /// emulator mode (`AZURE_STORAGE_USE_EMULATOR=true`).
+    pub fn azurite(container: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = AZURITE_PORT;
+        if std::net::TcpStream::connect(local(port)).is_ok() {
+            panic!("port {port} is taken; Azurite needs it (object_store's emulator default)");
+        }
+        let bin = find_azurite().expect("azurite-blob (see require_azurite)");
+        let mut cmd = Command::new(bin);
+        clean_env(&mut cmd).args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--skipApiVersionCheck",
+            "--silent",
+            "--inMemoryPersistence",
+        ]);
+        let child = Self::spawn(cmd, port, "Azurite", &dir);
+        let create = Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import sys\n\
+                 from azure.storage.blob import BlobServiceClient\n\
+                 BlobServiceClient.from_connection_string(sys.argv[1]).create_container(sys.argv[2])",
+            )
+            .arg(format!(
+                "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;\
+                 AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;\
+                 BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+            ))
+            .arg(container)
+            .output()
+            .expect("python3");
+        assert!(
+            create.status.success(),
+            "creating container {container} on Azurite: {}",
+            String::from_utf8_lossy(&create.stderr)
+        );
+        Self {
+            child,
+            port,
+            bucket: container.to_owned(),
+            scheme: "az",
+            env: vec![("AZURE_STORAGE_USE_EMULATOR".to_owned(), "true".to_owned())],
             _dir: dir,
         }
     }

@@ -73,6 +73,21 @@ pub(crate) struct MockCmd {
     /// Write one JSON line per answered request here (hit, miss or passthrough).
     #[arg(long, value_name = "FILE")]
     pub(crate) results: Option<PathBuf>,
+    /// Serve only recorded traffic with this key, `service:host:port` as
+    /// `tapwire inspect` shows it, or `*` (repeatable; default all).
+    #[arg(long = "key", value_name = "SELECTOR", value_parser = parse_selector)]
+    pub(crate) keys: Vec<String>,
+}
+
+/// A `--key` value: `*` or `service:host:port`.
+pub(crate) fn parse_selector(s: &str) -> Result<String, String> {
+    if tapwire_model::is_selector(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not a traffic key; use service:host:port (e.g. shop:payments.internal:443) or *"
+        ))
+    }
 }
 
 pub(crate) fn run(cmd: MockCmd) -> anyhow::Result<ExitCode> {
@@ -84,7 +99,12 @@ pub(crate) fn run(cmd: MockCmd) -> anyhow::Result<ExitCode> {
             .load(&cmd.snapshot)
             .await
             .with_context(|| format!("cannot load snapshot {:?} from {}", cmd.snapshot, cmd.store.store))?;
-        let mut outbound: Vec<_> = snap.outbound().collect();
+        let all: Vec<_> = snap.outbound().collect();
+        let mut outbound: Vec<_> = all
+            .iter()
+            .copied()
+            .filter(|e| tapwire_model::selects(&cmd.keys, &e.key()))
+            .collect();
         outbound.sort_by_key(|e| (e.start, e.id));
         let scope_headers = cmd
             .sequence_scope_header
@@ -103,7 +123,24 @@ pub(crate) fn run(cmd: MockCmd) -> anyhow::Result<ExitCode> {
                 scope_headers,
             },
         );
-        if responder.is_empty() {
+        if !cmd.keys.is_empty() {
+            tracing::info!(
+                keys = %cmd.keys.join(" "),
+                kept = responder.len(),
+                recorded = all.len(),
+                "serving only the recorded responses selected by --key"
+            );
+        }
+        if responder.is_empty() && !cmd.keys.is_empty() {
+            let known: std::collections::BTreeSet<String> = all.iter().map(|e| e.key()).collect();
+            let known: Vec<String> = known.into_iter().collect();
+            tracing::warn!(
+                snapshot = %snap.manifest.name,
+                keys = %cmd.keys.join(" "),
+                available = %if known.is_empty() { "none".to_owned() } else { known.join(", ") },
+                "no recorded outbound HTTP exchange has a key selected by --key; every request will miss; pass --key with one of the available keys"
+            );
+        } else if responder.is_empty() {
             tracing::warn!(snapshot = %snap.manifest.name, "the snapshot holds no outbound HTTP exchanges; every request will miss");
         }
         let config = MockConfig {

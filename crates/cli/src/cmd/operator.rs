@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tapwire_operator::replay::controller::ControllerConfig;
+use tapwire_operator::replay::controller::{ControllerConfig, ControllerMetrics};
 use tapwire_operator::replay::webhook::{SnapshotCatalog, StoreCatalog};
 use tapwire_operator::{
     certs, Cluster, InjectorConfig, OperatorConfig, SidecarSecret, WebhookConfigName,
@@ -119,6 +119,20 @@ pub(crate) struct OperatorCmd {
     /// checks are skipped with a warning.
     #[arg(long = "storage", value_name = "URL", env = "TAPWIRE_STORAGE_URL")]
     storage: Option<String>,
+    /// Secret in the operator's namespace with the store's credentials
+    /// (chart value storage.secretName). The replay controller copies it
+    /// next to each TrafficReplay for its responder and generator pods.
+    #[arg(long, value_name = "SECRET", env = "TAPWIRE_REPLAY_STORE_SECRET")]
+    replay_store_secret: Option<String>,
+    /// Environment variable of the operator's own (AWS_REGION, ...) that the
+    /// replay's responder and generator need too (comma-separated or repeated).
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_delimiter = ',',
+        env = "TAPWIRE_REPLAY_STORE_ENV"
+    )]
+    replay_store_env: Vec<String>,
     /// How long reading a pod's owner workload may take (the API server
     /// gives the whole webhook call a few seconds).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
@@ -206,17 +220,36 @@ pub(crate) fn run(cmd: OperatorCmd) -> anyhow::Result<ExitCode> {
         let mut c = ControllerConfig::new(image.clone(), store);
         c.autopilot = cmd.autopilot;
         c.namespace = cmd.namespace.clone();
+        c.store_secret = cmd.replay_store_secret.clone().filter(|s| !s.is_empty());
+        c.store_env = cmd
+            .replay_store_env
+            .iter()
+            .filter(|n| !n.is_empty())
+            .filter_map(|n| match std::env::var(n) {
+                Ok(v) => Some((n.clone(), v)),
+                Err(_) => {
+                    tracing::warn!(variable = %n, "--replay-store-env names a variable the operator does not have; replays will not get it");
+                    None
+                }
+            })
+            .collect();
         c
     });
+    let mut registry = prometheus_client::registry::Registry::default();
+    let controller_metrics = ControllerMetrics::register(&mut registry);
     super::runtime()?.block_on(async move {
         let client = kube::Client::try_default().await.context(
             "cannot reach the Kubernetes API: run in a pod with a service account, or set KUBECONFIG",
         )?;
         let cluster = Cluster::new(client.clone(), cmd.lookup_timeout);
-        let running = tapwire_operator::start(config, Some(cluster)).await?;
+        let running = tapwire_operator::start_with(config, Some(cluster), registry).await?;
         match controller {
             Some(c) => {
-                tokio::spawn(tapwire_operator::replay::controller::run(client, c));
+                tokio::spawn(tapwire_operator::replay::controller::run(
+                    client,
+                    c,
+                    controller_metrics,
+                ));
             }
             None => tracing::warn!(
                 "no --storage (TAPWIRE_STORAGE_URL): the TrafficReplay controller is off, replays stay Pending"

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use tapwire_replay::diff::PathPattern;
-use tapwire_replay::{Goal, LoadFile, Mode, Noise, Progress, ReplayConfig};
+use tapwire_replay::{Goal, LoadFile, Mode, Noise, Progress, ReplayConfig, Stage};
 use tapwire_store::{Location, SnapshotStore};
 
 use super::{println_out, runtime};
@@ -59,6 +59,25 @@ pub(crate) struct ReplayCmd {
     /// targets are VUs, or requests per second with --rps.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// One ramp stage, DURATION:TARGET (repeatable, run in order): over
+    /// DURATION the target moves linearly to TARGET VUs, or requests per
+    /// second with --rps; e.g. --stage 30s:50 --stage 1m:50 --stage 10s:0.
+    /// The command-line form of --config's stages.
+    #[arg(
+        long = "stage",
+        value_name = "DURATION:TARGET",
+        conflicts_with = "config"
+    )]
+    stages: Vec<Stage>,
+    /// Replay only recorded requests with this traffic key,
+    /// `service:host:port` as `tapwire inspect` shows it, or `*`
+    /// (repeatable; default all).
+    #[arg(long = "key", value_name = "SELECTOR", value_parser = super::mock::parse_selector)]
+    keys: Vec<String>,
+    /// A label for the build under test (a version, commit or image tag),
+    /// shown in the reports.
+    #[arg(long, value_name = "TAG", env = "TAPWIRE_BUILD_TAG")]
+    build_tag: Option<String>,
     /// Speak HTTP/2 to the target: with prior knowledge (h2c) to an
     /// http:// target, by ALPN to an https:// one.
     #[arg(long)]
@@ -102,6 +121,12 @@ pub(crate) struct ReplayCmd {
     /// the mock accuracy section.
     #[arg(long, value_name = "FILE")]
     mock_results: Option<PathBuf>,
+    /// A running mock responder's admin URL, e.g.
+    /// http://orders-responder.shop.svc:4146: its /accuracy is read after
+    /// the run for the mock accuracy section (if it cannot be read, the
+    /// report says why).
+    #[arg(long, value_name = "URL", conflicts_with = "mock_results")]
+    mock_admin: Option<String>,
     /// Where report.json, report.html and junit.xml are written.
     #[arg(long, default_value = "./tapwire-report")]
     report_dir: PathBuf,
@@ -136,7 +161,12 @@ pub(crate) fn run(cmd: ReplayCmd) -> anyhow::Result<ExitCode> {
     };
     if let Some(path) = &cmd.config {
         cfg.stages = LoadFile::read(path)?.stages;
+    } else {
+        cfg.stages = cmd.stages.clone();
     }
+    cfg.keys = cmd.keys.clone();
+    cfg.build_tag = cmd.build_tag.clone();
+    cfg.mock_admin = cmd.mock_admin.clone();
     cfg.duration = cmd.duration;
     cfg.iterations = cmd.iterations;
     cfg.http2 = cmd.http2;

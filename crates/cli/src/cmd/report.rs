@@ -42,9 +42,13 @@ pub(crate) fn run(cmd: ReportCmd) -> anyhow::Result<ExitCode> {
 pub(crate) fn summary_table(r: &Report) -> String {
     let s = &r.summary;
     let mut out = format!(
-        "replay of {} against {}: {}\n{}; {:.1}s; {} requests, {} errors, {} late, {} dropped; {:.1} req/s\nassertions: {}/{} passed ({:.2}%)\n\n",
+        "replay of {} against {}{}: {}\n{}; {:.1}s; {} requests, {} errors, {} late, {} dropped; {:.1} req/s\nassertions: {}/{} passed ({:.2}%)\n{}\n",
         r.snapshot_name,
         r.target,
+        r.build_tag
+            .as_deref()
+            .map(|t| format!(" (build {t})"))
+            .unwrap_or_default(),
         if r.passed { "PASSED" } else { "FAILED" },
         r.load,
         r.duration_s,
@@ -55,7 +59,12 @@ pub(crate) fn summary_table(r: &Report) -> String {
         s.throughput_rps,
         s.assertions.passed,
         s.assertions.checked,
-        s.assertions.pass_rate * 100.0
+        s.assertions.pass_rate * 100.0,
+        if r.keys.is_empty() {
+            String::new()
+        } else {
+            format!("keys: {}\n", r.keys.join(" "))
+        }
     );
     let mut t = Table::new();
     t.load_preset(presets::NOTHING);
@@ -105,6 +114,16 @@ pub(crate) fn summary_table(r: &Report) -> String {
             m.misses,
             m.passthroughs,
             m.total()
+        ));
+    } else if let Some(e) = &r.mock_error {
+        out.push_str(&format!("\nmocks: accuracy unavailable: {e}"));
+    }
+    if let Some(c) = &r.cluster {
+        out.push_str(&format!(
+            "\ncluster: {}: {} event(s), {} warning(s); see report.html",
+            c.workload,
+            c.events.len(),
+            c.warnings()
         ));
     }
     for f in r.failures.iter().take(10) {

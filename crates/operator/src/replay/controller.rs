@@ -10,29 +10,35 @@
 //! Every wait is bounded by `spec.timeout`, measured from `status.startedAt`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, Event, EventSource, ObjectReference, Pod, PodTemplateSpec,
-    ResourceRequirements, SecretVolumeSource, Service, Volume, VolumeMount,
+    Container, EnvFromSource, EnvVar, Event, EventSource, ObjectReference, Pod, PodTemplateSpec,
+    ResourceRequirements, Secret, SecretEnvSource, SecretVolumeSource, Service, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
+use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
 use kube::{Client, Resource, ResourceExt};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use serde_json::json;
 
-use tapwire_replay::{Report, REPORT_JSON};
+use tapwire_replay::{ClusterEvent, ClusterFacts, ContainerLog, Report, REPORT_JSON};
 use tapwire_store::Location;
 
 use super::crd::{Cleanup, Phase, ReplayMode, SummaryStatus, TrafficReplay, TrafficReplayStatus};
+use super::workload::{self, Workload, WorkloadKind};
 use crate::cluster::MANAGER;
 use crate::inject::{
     autopilot_resources, default_sidecar_resources, proxy_env, trust_env, SIDECAR_SECRET,
@@ -58,6 +64,14 @@ const REPORT_DIR: &str = "/tapwire-report";
 /// reconcile must not hang on a slow or unreachable store.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
 const API_VERSION: &str = "tapwire.dev/v1alpha1";
+/// The most Events a report keeps (the latest).
+const MAX_EVENTS: usize = 200;
+/// Pods of the workload whose logs go into the report.
+pub const LOG_PODS: usize = 5;
+/// Lines kept from the end of each container's log.
+const LOG_LINES: i64 = 200;
+/// Bytes read at most from each container's log.
+const LOG_BYTES: i64 = 256 * 1024;
 
 /// What the controller needs besides the API server.
 #[derive(Debug, Clone)]
@@ -79,6 +93,14 @@ pub struct ControllerConfig {
     pub resources: ResourceRequirements,
     /// Reconcile only the replays in this namespace (all namespaces when unset).
     pub watch_namespace: Option<String>,
+    /// A Secret in the operator's namespace holding the store's credentials
+    /// (`storage.secretName`): copied next to each replay as
+    /// [`store_secret_name`] and given to the responder and generator as
+    /// environment. Pods cannot read Secrets of another namespace.
+    pub store_secret: Option<String>,
+    /// More environment for the store client (`AWS_REGION`, …), copied
+    /// into the same Secret.
+    pub store_env: Vec<(String, String)>,
 }
 
 impl ControllerConfig {
@@ -93,7 +115,54 @@ impl ControllerConfig {
             poll: Duration::from_secs(5),
             resources: default_sidecar_resources(),
             watch_namespace: None,
+            store_secret: None,
+            store_env: Vec::new(),
         }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerdictLabel {
+    verdict: String,
+}
+
+/// The controller's metrics, registered next to the operator's.
+#[derive(Debug, Default)]
+pub struct ControllerMetrics {
+    reconcile_failures: Counter,
+    replays: Family<VerdictLabel, Counter>,
+}
+
+impl ControllerMetrics {
+    /// Registers `tapwire_operator_replay_reconcile_failures_total` and
+    /// `tapwire_operator_replays_total{verdict}` in `registry`.
+    pub fn register(registry: &mut Registry) -> Arc<Self> {
+        let m = Arc::new(Self::default());
+        registry.register(
+            "tapwire_operator_replay_reconcile_failures",
+            "TrafficReplay reconciles that failed and were retried (API server or store errors)",
+            m.reconcile_failures.clone(),
+        );
+        registry.register(
+            "tapwire_operator_replays",
+            "Finished TrafficReplays by the Ready condition's reason (Passed, MissedGoals, Error)",
+            m.replays.clone(),
+        );
+        m
+    }
+
+    /// Reconciles that failed so far.
+    pub fn reconcile_failures(&self) -> u64 {
+        self.reconcile_failures.get()
+    }
+
+    /// Replays that finished with `verdict` so far.
+    pub fn replays(&self, verdict: &str) -> u64 {
+        self.replays
+            .get_or_create(&VerdictLabel {
+                verdict: verdict.to_owned(),
+            })
+            .get()
     }
 }
 
@@ -103,8 +172,8 @@ pub struct Context {
     pub client: Client,
     /// Settings.
     pub config: ControllerConfig,
-    /// Reconciles that ended in an error (counted by [`error_policy`]).
-    pub failures: AtomicU64,
+    /// Failures and verdicts.
+    pub metrics: Arc<ControllerMetrics>,
 }
 
 impl std::fmt::Debug for Context {
@@ -116,12 +185,21 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// A context with no failures counted yet.
+    /// A context whose metrics are registered nowhere (tests).
     pub fn new(client: Client, config: ControllerConfig) -> Self {
+        Self::with_metrics(client, config, Arc::default())
+    }
+
+    /// A context counting into `metrics`.
+    pub fn with_metrics(
+        client: Client,
+        config: ControllerConfig,
+        metrics: Arc<ControllerMetrics>,
+    ) -> Self {
         Self {
             client,
             config,
-            failures: AtomicU64::new(0),
+            metrics,
         }
     }
 }
@@ -155,8 +233,8 @@ impl From<serde_json::Error> for Error {
     }
 }
 
-/// Runs the controller until its watch stream ends.
-pub async fn run(client: Client, config: ControllerConfig) {
+/// Runs the controller until its watch stream ends, counting into `metrics`.
+pub async fn run(client: Client, config: ControllerConfig, metrics: Arc<ControllerMetrics>) {
     fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
@@ -179,7 +257,7 @@ pub async fn run(client: Client, config: ControllerConfig) {
     .run(
         reconcile,
         error_policy,
-        Arc::new(Context::new(client.clone(), config)),
+        Arc::new(Context::with_metrics(client.clone(), config, metrics)),
     );
     drain(stream).await;
 }
@@ -203,7 +281,7 @@ async fn drain<S: kube::runtime::WatchStreamExt<Item = Item>>(stream: S) {
 
 /// Counts the failure and retries in 10 seconds.
 pub fn error_policy(replay: Arc<TrafficReplay>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.failures.fetch_add(1, Ordering::Relaxed);
+    ctx.metrics.reconcile_failures.inc();
     tracing::warn!(replay = %replay.name_any(), error = %error, "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(10))
 }
@@ -234,6 +312,11 @@ struct Step<'a> {
 /// The names of the objects a replay creates.
 pub fn responder_name(replay: &str) -> String {
     format!("{replay}-responder")
+}
+
+/// The Secret with the store's credentials next to a replay.
+pub fn store_secret_name(replay: &str) -> String {
+    format!("{replay}-store")
 }
 
 /// The generator Job's name.
@@ -286,8 +369,37 @@ impl<'a> Step<'a> {
         self.replay.spec.mode.unwrap_or(ReplayMode::FullReplay)
     }
 
-    fn workloads(&self) -> Api<Deployment> {
-        Api::namespaced(self.ctx.client.clone(), &self.workload_ns)
+    fn kind(&self) -> Option<WorkloadKind> {
+        WorkloadKind::parse(self.replay.spec.workload.kind.as_deref())
+    }
+
+    /// The workload, `None` when it is gone or its kind is not one tapwire replays against.
+    async fn workload(&self) -> Result<Option<Workload>, Error> {
+        let Some(kind) = self.kind() else {
+            return Ok(None);
+        };
+        Ok(Workload::get(
+            &self.ctx.client,
+            kind,
+            &self.workload_ns,
+            &self.replay.spec.workload.name,
+        )
+        .await?)
+    }
+
+    /// `Deployment shop/orders`, for messages.
+    fn workload_label(&self) -> String {
+        format!(
+            "{} {}/{}",
+            self.replay
+                .spec
+                .workload
+                .kind
+                .as_deref()
+                .unwrap_or("Deployment"),
+            self.workload_ns,
+            self.replay.spec.workload.name
+        )
     }
 
     fn poll(&self) -> Action {
@@ -308,36 +420,20 @@ impl<'a> Step<'a> {
     // ── steps ──────────────────────────────────────────────────────────
 
     async fn pending(&mut self) -> Result<Action, Error> {
-        let kind = self
-            .replay
-            .spec
-            .workload
-            .kind
-            .as_deref()
-            .unwrap_or("Deployment");
-        if kind != "Deployment" {
+        if self.kind().is_none() {
             return self
                 .fail(format!(
-                    "workload kind {kind} is not supported yet; use a Deployment"
+                    "spec.workload.kind {:?} is not a workload tapwire replays against; use Deployment, StatefulSet or DaemonSet",
+                    self.replay.spec.workload.kind.as_deref().unwrap_or_default()
                 ))
                 .await;
         }
-        let workload = match self
-            .workloads()
-            .get_opt(&self.replay.spec.workload.name)
-            .await?
-        {
-            Some(w) => w,
-            None => {
-                return self
-                    .fail(format!(
-                        "workload Deployment {}/{} not found",
-                        self.workload_ns, self.replay.spec.workload.name
-                    ))
-                    .await
-            }
+        let Some(workload) = self.workload().await? else {
+            return self
+                .fail(format!("workload {} not found", self.workload_label()))
+                .await;
         };
-        let template = workload.spec.map(|s| s.template).unwrap_or_default();
+        let template = workload.template();
         // Always overwritten here: nothing has been changed yet, so the
         // workload's current template is the one to restore.
         let saved = serde_json::to_string(&template)?;
@@ -368,6 +464,9 @@ impl<'a> Step<'a> {
                 .fail_after_start("the saved pod template is missing".into())
                 .await;
         };
+        if let Err(why) = self.ensure_store_secret().await? {
+            return self.fail_after_start(why).await;
+        }
         let responder = self.apply_object(&self.responder_deployment()).await?;
         self.apply_object(&self.responder_service()).await?;
         let routed = route_to_responder(
@@ -409,16 +508,12 @@ impl<'a> Step<'a> {
         if let Some(why) = self.expired("waiting for the workload's rollout") {
             return self.fail_after_start(why).await;
         }
-        let Some(workload) = self
-            .workloads()
-            .get_opt(&self.replay.spec.workload.name)
-            .await?
-        else {
+        let Some(workload) = self.workload().await? else {
             return self
                 .fail_after_start("the workload was deleted".into())
                 .await;
         };
-        if rolled_out(&workload) {
+        if workload.rolled_out() {
             self.status.phase = Some(Phase::Running);
             self.status.message = Some(if self.mode().needs_generator() {
                 "running the generator".into()
@@ -450,6 +545,9 @@ impl<'a> Step<'a> {
         let job = match jobs.get_opt(&job_name).await? {
             Some(job) => job,
             None => {
+                if let Err(why) = self.ensure_store_secret().await? {
+                    return self.fail_after_start(why).await;
+                }
                 let Some(target) = self.target().await? else {
                     return self
                         .fail_after_start(format!(
@@ -469,21 +567,26 @@ impl<'a> Step<'a> {
             .any(|c| c.type_ == "Failed" && c.status == "True");
         if status.succeeded.unwrap_or(0) > 0 {
             let logs = self.generator_logs(&job_name).await?.1;
-            let report = self.read_report().await;
+            let (report, clause) = self.read_report().await;
             return self
-                .finish("Passed", format!("the generator passed{report}; {logs}"))
+                .finish_with(
+                    "Passed",
+                    format!("the generator passed{clause}; {logs}"),
+                    report,
+                )
                 .await;
         }
         if failed {
             let (code, logs) = self.generator_logs(&job_name).await?;
             return match code {
                 Some(1) => {
-                    let report = self.read_report().await;
-                    self.finish(
+                    let (report, clause) = self.read_report().await;
+                    self.finish_with(
                         "MissedGoals",
                         format!(
-                            "the generator missed a goal or an assertion (exit 1){report}; {logs}"
+                            "the generator missed a goal or an assertion (exit 1){clause}; {logs}"
                         ),
+                        report,
                     )
                     .await
                 }
@@ -509,12 +612,17 @@ impl<'a> Step<'a> {
             }
             Cleanup::All => {
                 self.delete_created().await?;
-                ignore_missing(
-                    self.workloads()
-                        .delete(&self.replay.spec.workload.name, &DeleteParams::background())
-                        .await
-                        .map(drop),
-                )?;
+                if let Some(kind) = self.kind() {
+                    ignore_missing(
+                        workload::delete(
+                            &self.ctx.client,
+                            kind,
+                            &self.workload_ns,
+                            &self.replay.spec.workload.name,
+                        )
+                        .await,
+                    )?;
+                }
             }
         }
         let ready = self
@@ -535,6 +643,13 @@ impl<'a> Step<'a> {
         });
         self.status.finished_at = Some(Time(now()));
         self.save_status().await?;
+        self.ctx
+            .metrics
+            .replays
+            .get_or_create(&VerdictLabel {
+                verdict: reason.clone(),
+            })
+            .inc();
         let message = self.status.message.clone().unwrap_or_default();
         let kind = if reason == "Passed" {
             "Normal"
@@ -577,8 +692,36 @@ impl<'a> Step<'a> {
     }
 
     async fn finish(&mut self, reason: &str, message: String) -> Result<Action, Error> {
-        let events = self.workload_events().await?;
-        let message = format!("{message}; {events}");
+        self.finish_with(reason, message, None).await
+    }
+
+    /// Ends the replay with `reason`. The workload's Events go into the
+    /// message; with the generator's `report`, they and the workload's logs
+    /// also go into the report, which is uploaded again.
+    async fn finish_with(
+        &mut self,
+        reason: &str,
+        message: String,
+        report: Option<(Report, Location)>,
+    ) -> Result<Action, Error> {
+        let facts = self.cluster_facts(report.is_some()).await?;
+        let mut message = format!("{message}; {}", facts_sentence(&facts));
+        if let Some((mut report, location)) = report {
+            report.cluster = Some(facts);
+            let upload = tokio::time::timeout(REPORT_TIMEOUT, report.upload(&location)).await;
+            let failed = match upload {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!("no answer within {}s", REPORT_TIMEOUT.as_secs())),
+            };
+            if let Some(why) = failed {
+                tracing::warn!(replay = %self.name, error = %why, "cannot add the cluster's events and logs to the report");
+                message.push_str(&format!(
+                    " (the workload's events and logs could not be added to the report: {})",
+                    bounded(&why, 300)
+                ));
+            }
+        }
         let status = if reason == "Passed" { "True" } else { "False" };
         set_condition(&mut self.status, "Ready", status, reason, &message);
         self.status.phase = Some(Phase::CleaningUp);
@@ -625,18 +768,18 @@ impl<'a> Step<'a> {
         }
     }
 
-    async fn replace_template(&self, template: &PodTemplateSpec) -> Result<(), Error> {
-        let patch: json_patch::Patch = serde_json::from_value(json!([
-            {"op": "replace", "path": "/spec/template", "value": template}
-        ]))?;
-        self.workloads()
-            .patch(
-                &self.replay.spec.workload.name,
-                &PatchParams::default(),
-                &Patch::<()>::Json(patch),
-            )
-            .await?;
-        Ok(())
+    async fn replace_template(&self, template: &PodTemplateSpec) -> Result<(), kube::Error> {
+        let Some(kind) = self.kind() else {
+            return Ok(());
+        };
+        workload::replace_template(
+            &self.ctx.client,
+            kind,
+            &self.workload_ns,
+            &self.replay.spec.workload.name,
+            template,
+        )
+        .await
     }
 
     async fn restore(&self) -> Result<(), Error> {
@@ -646,10 +789,7 @@ impl<'a> Step<'a> {
             return Ok(());
         }
         if let Some(saved) = self.saved_template()? {
-            ignore_missing(self.replace_template(&saved).await.map_err(|e| match e {
-                Error::Kube(k) => k,
-                other => kube::Error::Service(other.to_string().into()),
-            }))?;
+            ignore_missing(self.replace_template(&saved).await)?;
         }
         Ok(())
     }
@@ -676,7 +816,61 @@ impl<'a> Step<'a> {
                 .await
                 .map(drop),
         )?;
+        // The credentials Secret is not deleted here: it is owned by the
+        // TrafficReplay and goes with it, so the operator needs no right to
+        // delete Secrets.
         Ok(())
+    }
+
+    fn uses_store_secret(&self) -> bool {
+        self.ctx.config.store_secret.is_some() || !self.ctx.config.store_env.is_empty()
+    }
+
+    /// Copies the store's credentials next to the replay. `Err(why)` when
+    /// the Secret named by `storage.secretName` cannot be found.
+    async fn ensure_store_secret(&self) -> Result<Result<(), String>, Error> {
+        if !self.uses_store_secret() {
+            return Ok(Ok(()));
+        }
+        let mut data: BTreeMap<String, ByteString> = BTreeMap::new();
+        if let Some(source) = &self.ctx.config.store_secret {
+            let ns = &self.ctx.config.namespace;
+            match Api::<Secret>::namespaced(self.ctx.client.clone(), ns)
+                .get_opt(source)
+                .await?
+            {
+                Some(secret) => data.extend(secret.data.unwrap_or_default()),
+                None => {
+                    return Ok(Err(format!(
+                        "the store's credentials Secret {ns}/{source} (storage.secretName) does not exist"
+                    )))
+                }
+            }
+        }
+        for (k, v) in &self.ctx.config.store_env {
+            data.insert(k.clone(), ByteString(v.clone().into_bytes()));
+        }
+        let secret = Secret {
+            metadata: self.meta(store_secret_name(&self.name), "store-credentials"),
+            data: Some(data),
+            type_: Some("Opaque".into()),
+            ..Default::default()
+        };
+        self.apply_object(&secret).await?;
+        Ok(Ok(()))
+    }
+
+    /// The store's credentials as environment, when there are any.
+    fn store_env_from(&self) -> Option<Vec<EnvFromSource>> {
+        self.uses_store_secret().then(|| {
+            vec![EnvFromSource {
+                secret_ref: Some(SecretEnvSource {
+                    name: store_secret_name(&self.name),
+                    optional: Some(false),
+                }),
+                ..Default::default()
+            }]
+        })
     }
 
     /// `http://<service>.<ns>.svc:<port>` for the workload's Service.
@@ -707,17 +901,19 @@ impl<'a> Step<'a> {
     /// `status.summary`. A report that cannot be read within
     /// [`REPORT_TIMEOUT`] leaves both unset: the verdict still comes from
     /// the exit code, and the returned clause (for the message) says why.
-    async fn read_report(&mut self) -> String {
+    /// Returns the report and where it lives, when it could be read.
+    async fn read_report(&mut self) -> (Option<(Report, Location)>, String) {
         let url = report_location(&self.ctx.config.store, &self.ns, &self.name);
         let fetch = async {
             let location = Location::open(&url)?;
-            Report::fetch(&location).await
+            let report = Report::fetch(&location).await?;
+            Ok::<_, tapwire_replay::ReplayError>((report, location))
         };
         let why = match tokio::time::timeout(REPORT_TIMEOUT, fetch).await {
-            Ok(Ok(report)) => {
+            Ok(Ok((report, location))) => {
                 self.status.summary = Some(summary_of(&report));
                 self.status.report = Some(format!("{url}/{REPORT_JSON}"));
-                return String::new();
+                return (Some((report, location)), String::new());
             }
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!(
@@ -726,7 +922,10 @@ impl<'a> Step<'a> {
             ),
         };
         tracing::warn!(replay = %self.name, error = %why, "cannot read the generator's report");
-        format!(" (its report could not be read: {})", bounded(&why, 300))
+        (
+            None,
+            format!(" (its report could not be read: {})", bounded(&why, 300)),
+        )
     }
 
     /// The generator's exit code and a sentence about its logs.
@@ -763,14 +962,16 @@ impl<'a> Step<'a> {
         Ok((code, logs))
     }
 
-    /// A sentence about the workload's Events since `startedAt`.
-    async fn workload_events(&self) -> Result<String, Error> {
+    /// What the cluster said about the workload since `startedAt`: its
+    /// Events (those of its pods included), and with `logs`, the tail of
+    /// each container's log in up to [`LOG_PODS`] of its pods.
+    async fn cluster_facts(&self, logs: bool) -> Result<ClusterFacts, Error> {
         let since = self.status.started_at.as_ref().map(|t| t.0);
         let list = Api::<Event>::namespaced(self.ctx.client.clone(), &self.workload_ns)
             .list(&ListParams::default())
             .await?;
         let prefix = self.replay.spec.workload.name.as_str();
-        let events: Vec<Event> = list
+        let mut events: Vec<ClusterEvent> = list
             .items
             .into_iter()
             .filter(|e| {
@@ -779,31 +980,93 @@ impl<'a> Step<'a> {
                     .as_deref()
                     .is_some_and(|n| n.starts_with(prefix))
             })
-            .filter(|e| {
-                let at = e.last_timestamp.as_ref().or(e.first_timestamp.as_ref());
-                match (since, at) {
-                    (Some(since), Some(at)) => at.0 >= since,
-                    _ => true,
+            .filter_map(|e| {
+                let at = e
+                    .last_timestamp
+                    .as_ref()
+                    .or(e.first_timestamp.as_ref())
+                    .map(|t| t.0)
+                    .or_else(|| e.event_time.as_ref().map(|t| t.0));
+                if let (Some(since), Some(at)) = (since, at) {
+                    if at < since {
+                        return None;
+                    }
                 }
+                Some(ClusterEvent {
+                    time: at.and_then(chrono_time),
+                    kind: e.type_.unwrap_or_default(),
+                    reason: e.reason.unwrap_or_default(),
+                    object: format!(
+                        "{}/{}",
+                        e.involved_object.kind.unwrap_or_default(),
+                        e.involved_object.name.unwrap_or_default()
+                    ),
+                    message: bounded(e.message.as_deref().unwrap_or(""), 1000),
+                    count: e.count.unwrap_or(1),
+                })
             })
             .collect();
-        let warnings: Vec<String> = events
-            .iter()
-            .filter(|e| e.type_.as_deref() == Some("Warning"))
-            .take(3)
-            .map(|e| {
-                format!(
-                    "{}: {}",
-                    e.reason.as_deref().unwrap_or("?"),
-                    bounded(e.message.as_deref().unwrap_or(""), 200)
-                )
-            })
-            .collect();
-        let mut s = format!("{} workload events", events.len());
-        if !warnings.is_empty() {
-            s.push_str(&format!(" (warnings: {})", warnings.join("; ")));
+        events.sort_by_key(|e| e.time);
+        if events.len() > MAX_EVENTS {
+            events.drain(..events.len() - MAX_EVENTS);
         }
-        Ok(s)
+        let logs = if logs {
+            self.workload_logs(since).await?
+        } else {
+            Vec::new()
+        };
+        Ok(ClusterFacts {
+            workload: self.workload_label(),
+            events,
+            logs,
+        })
+    }
+
+    /// The tail of each container's log since `since`, in the workload's pods.
+    async fn workload_logs(
+        &self,
+        since: Option<k8s_openapi::jiff::Timestamp>,
+    ) -> Result<Vec<ContainerLog>, Error> {
+        let labels = self
+            .saved_template()?
+            .and_then(|t| t.metadata)
+            .and_then(|m| m.labels)
+            .unwrap_or_default();
+        if labels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let selector = labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let pods: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.workload_ns);
+        let list = pods.list(&ListParams::default().labels(&selector)).await?;
+        let mut out = Vec::new();
+        for pod in list.items.iter().take(LOG_PODS) {
+            let name = pod.name_any();
+            let containers = pod.spec.iter().flat_map(|s| s.containers.iter());
+            for c in containers {
+                let params = LogParams {
+                    container: Some(c.name.clone()),
+                    since_time: since,
+                    tail_lines: Some(LOG_LINES),
+                    limit_bytes: Some(LOG_BYTES),
+                    ..LogParams::default()
+                };
+                let (lines, error) = match pods.logs(&name, &params).await {
+                    Ok(text) => (text.lines().map(str::to_owned).collect(), None),
+                    Err(e) => (Vec::new(), Some(bounded(&e.to_string(), 300))),
+                };
+                out.push(ContainerLog {
+                    pod: name.clone(),
+                    container: c.name.clone(),
+                    lines,
+                    error,
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn save_status(&mut self) -> Result<(), Error> {
@@ -946,7 +1209,7 @@ impl<'a> Step<'a> {
     fn responder_deployment(&self) -> Deployment {
         let name = responder_name(&self.name);
         let spec = &self.replay.spec;
-        let args = vec![
+        let mut args = vec![
             "mock".into(),
             "--snapshot".into(),
             spec.snapshot.clone(),
@@ -963,6 +1226,7 @@ impl<'a> Step<'a> {
             "--log-format".into(),
             "json".into(),
         ];
+        args.extend(key_flags(spec.mocks.as_deref()));
         let container = Container {
             name: "responder".into(),
             image: Some(self.ctx.config.image.clone()),
@@ -982,6 +1246,7 @@ impl<'a> Step<'a> {
                 ..Default::default()
             }),
             resources: Some(self.resources()),
+            env_from: self.store_env_from(),
             volume_mounts: Some(vec![VolumeMount {
                 name: "tapwire-ca".into(),
                 mount_path: CA_DIR.into(),
@@ -1014,7 +1279,11 @@ impl<'a> Step<'a> {
                 "selector": self.selector("responder"),
                 // Kubernetes before 1.21 has no default for `protocol` in server-side
                 // apply: the ports list is keyed by port and protocol.
-                "ports": [{"name": "proxy", "port": RESPONDER_PORT, "targetPort": RESPONDER_PORT, "protocol": "TCP"}],
+                "ports": [
+                    {"name": "proxy", "port": RESPONDER_PORT, "targetPort": RESPONDER_PORT, "protocol": "TCP"},
+                    // The generator reads the responder's accuracy here (`/accuracy`).
+                    {"name": "admin", "port": RESPONDER_ADMIN_PORT, "targetPort": RESPONDER_ADMIN_PORT, "protocol": "TCP"},
+                ],
             }
         }))
         .unwrap_or_default()
@@ -1038,6 +1307,21 @@ impl<'a> Step<'a> {
             "--log-format".into(),
             "json".into(),
         ];
+        args.extend(key_flags(spec.tests.as_deref()));
+        if self.mode().needs_responder() {
+            // The responder's counts at the end of the run become the
+            // report's mock accuracy.
+            args.push("--mock-admin".into());
+            args.push(format!(
+                "http://{}.{}.svc:{RESPONDER_ADMIN_PORT}",
+                responder_name(&self.name),
+                self.ns
+            ));
+        }
+        if let Some(tag) = &spec.build_tag {
+            args.push("--build-tag".into());
+            args.push(tag.clone());
+        }
         if let Some(t) = &spec.test {
             let mut flag = |name: &str, value: String| {
                 args.push(format!("--{name}"));
@@ -1055,6 +1339,9 @@ impl<'a> Step<'a> {
             if let Some(v) = t.iterations {
                 flag("iterations", v.to_string());
             }
+            for s in &t.stages {
+                flag("stage", format!("{}:{}", s.duration, s.target));
+            }
             for h in &t.assert_headers {
                 flag("assert-header", h.clone());
             }
@@ -1070,6 +1357,7 @@ impl<'a> Step<'a> {
             image: Some(self.ctx.config.image.clone()),
             args: Some(args),
             resources: Some(self.resources()),
+            env_from: self.store_env_from(),
             // The summary goes to stdout: on failure its tail becomes the
             // termination message, readable without the kubelet's log API.
             termination_message_policy: Some("FallbackToLogsOnError".into()),
@@ -1143,18 +1431,6 @@ pub fn route_to_responder(
         &[("ca.crt", "ca.crt"), ("ca-bundle.crt", "ca-bundle.crt")],
     ));
     template
-}
-
-/// Whether the Deployment's latest spec is fully rolled out and available.
-pub fn rolled_out(d: &Deployment) -> bool {
-    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let Some(s) = d.status.as_ref() else {
-        return false;
-    };
-    s.observed_generation >= d.metadata.generation
-        && s.updated_replicas.unwrap_or(0) == want
-        && s.available_replicas.unwrap_or(0) == want
-        && s.replicas.unwrap_or(0) == want
 }
 
 /// `90s`, `15m`, `1h30m`, `500ms`: a sum of numbers with units.
@@ -1236,6 +1512,18 @@ fn secret_volume(name: &str, items: &[(&str, &str)]) -> Volume {
     }
 }
 
+/// `--key` flags for a `spec.mocks` or `spec.tests` list; none when it
+/// selects everything (`*`) or is unset.
+fn key_flags(selectors: Option<&[String]>) -> Vec<String> {
+    match selectors {
+        Some(list) if !list.iter().any(|s| s == "*") => list
+            .iter()
+            .flat_map(|s| ["--key".to_owned(), s.clone()])
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn port(name: &str, p: u16) -> k8s_openapi::api::core::v1::ContainerPort {
     k8s_openapi::api::core::v1::ContainerPort {
         name: Some(name.into()),
@@ -1263,6 +1551,26 @@ fn bounded(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+/// `12 workload events (warnings: BackOff: …)`, for status messages.
+fn facts_sentence(facts: &ClusterFacts) -> String {
+    let warnings: Vec<String> = facts
+        .events
+        .iter()
+        .filter(|e| e.kind == "Warning")
+        .take(3)
+        .map(|e| format!("{}: {}", e.reason, bounded(&e.message, 200)))
+        .collect();
+    let mut s = format!("{} workload events", facts.events.len());
+    if !warnings.is_empty() {
+        s.push_str(&format!(" (warnings: {})", warnings.join("; ")));
+    }
+    s
+}
+
+fn chrono_time(t: k8s_openapi::jiff::Timestamp) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().try_into().ok()?)
 }
 
 fn now() -> k8s_openapi::jiff::Timestamp {

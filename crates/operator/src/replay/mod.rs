@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod crd;
 pub mod webhook;
+pub mod workload;
 
 pub use crd::{TrafficReplay, TrafficReplaySpec, TrafficReplayStatus};
 

@@ -12,20 +12,17 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use kube::api::Api;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::Client;
 use serde_json::{json, Value};
 
 use super::crd::{Cleanup, Phase, ReplayMode, TrafficReplay, TrafficReplaySpec};
+use super::workload::{Workload, WorkloadKind};
 
 /// The HTTP-style code put in the `Status` of a refusal (Unprocessable Entity).
 pub const INVALID_CODE: u16 = 422;
 /// The timeout a replay gets when it names none.
 pub const DEFAULT_TIMEOUT: &str = "15m";
-/// Workload kinds a replay can target.
-pub const WORKLOAD_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
 /// How long the prefetch may take altogether (the API server gives the whole
 /// webhook call a few seconds).
 pub const PREFETCH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -266,21 +263,12 @@ pub async fn workload_exists(
     namespace: &str,
     name: &str,
 ) -> Result<Option<bool>, kube::Error> {
-    let found = match kind {
-        "Deployment" => Api::<Deployment>::namespaced(client.clone(), namespace)
-            .get_opt(name)
-            .await?
-            .is_some(),
-        "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), namespace)
-            .get_opt(name)
-            .await?
-            .is_some(),
-        "DaemonSet" => Api::<DaemonSet>::namespaced(client.clone(), namespace)
-            .get_opt(name)
-            .await?
-            .is_some(),
-        _ => return Ok(None),
+    let Some(kind) = WorkloadKind::parse(Some(kind)) else {
+        return Ok(None);
     };
+    let found = Workload::get(client, kind, namespace, name)
+        .await?
+        .is_some();
     Ok(Some(found))
 }
 
@@ -447,27 +435,9 @@ fn bad_duration(field: &str, text: &str) -> String {
     format!("{field}: {text:?} is not a duration; use 30s, 5m or 1h")
 }
 
-/// Whether `s` is `*` or `service:host:port` (the port a number, `*`
-/// nowhere else).
-fn selector_ok(s: &str) -> bool {
-    if s == "*" {
-        return true;
-    }
-    let Some((rest, port)) = s.rsplit_once(':') else {
-        return false;
-    };
-    let Some((service, host)) = rest.split_once(':') else {
-        return false;
-    };
-    !service.is_empty()
-        && !host.is_empty()
-        && port.parse::<u16>().is_ok()
-        && !s.contains('*')
-        && !s.contains(char::is_whitespace)
-}
-
+/// How many of `keys` the selectors pick (see [`tapwire_model::selects`]).
 fn selected<'a>(keys: impl Iterator<Item = &'a String>, selectors: &[String]) -> u64 {
-    keys.filter(|k| selectors.iter().any(|s| s == "*" || s == *k))
+    keys.filter(|k| tapwire_model::selects(selectors, k))
         .count() as u64
 }
 
@@ -487,7 +457,7 @@ fn check(
         problems.push("spec.workload.name: must name the workload under test".to_owned());
     }
     let kind = spec.workload.kind.as_deref().unwrap_or("Deployment");
-    let kind_ok = WORKLOAD_KINDS.contains(&kind);
+    let kind_ok = WorkloadKind::parse(Some(kind)).is_some();
     if !kind_ok {
         problems.push(format!(
             "spec.workload.kind: {kind:?} is not a workload tapwire replays against; use Deployment, StatefulSet or DaemonSet"
@@ -519,7 +489,7 @@ fn check(
     let mut selectors_ok = true;
     for (field, list) in [("spec.mocks", &spec.mocks), ("spec.tests", &spec.tests)] {
         for (i, s) in list.iter().flatten().enumerate() {
-            if !selector_ok(s) {
+            if !tapwire_model::is_selector(s) {
                 selectors_ok = false;
                 problems.push(format!(
                     "{field}[{i}]: {s:?} is not a selector; use service:host:port (e.g. orders:payments.svc:8080) or *"
@@ -685,7 +655,7 @@ mod tests {
     #[test]
     fn selectors() {
         for ok in ["*", "orders:payments.svc:8080", "orders:10.0.0.1:443"] {
-            assert!(selector_ok(ok), "{ok}");
+            assert!(tapwire_model::is_selector(ok), "{ok}");
         }
         for bad in [
             "orders",
@@ -695,7 +665,7 @@ mod tests {
             "o:*:1",
             "a:b:70000",
         ] {
-            assert!(!selector_ok(bad), "{bad}");
+            assert!(!tapwire_model::is_selector(bad), "{bad}");
         }
     }
 
