@@ -7,6 +7,7 @@
 
 mod check;
 mod config;
+mod conn;
 pub mod diff;
 mod endpoint;
 #[doc(hidden)]

@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::check::{check, Checks, Problem};
 use crate::config::{Mode, ReplayConfig, Stage};
+use crate::conn::{Target, VuConn};
 use crate::endpoint::endpoint_key;
 use crate::noise::{Noise, Observed};
 use crate::report::{
@@ -129,6 +130,8 @@ struct EndpointChecks {
 
 struct Shared {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// Where closed-model VUs open their own HTTP/1.1 connections.
+    target: Target,
     base: String,
     plan: Vec<Planned>,
     checks: HashMap<String, EndpointChecks>,
@@ -159,7 +162,15 @@ impl Shared {
     /// response headers and parsed JSON; otherwise they are kept only when
     /// an assertion can read them, since building them costs more per
     /// request than the rest of the generator's own work.
-    async fn send(&self, idx: usize, full: bool) -> Result<Observed, String> {
+    ///
+    /// With `conn` (a closed-model VU on HTTP/1.1), the request goes over
+    /// that VU's own connection instead of the pooled client.
+    async fn send(
+        &self,
+        idx: usize,
+        full: bool,
+        conn: Option<&mut VuConn>,
+    ) -> Result<Observed, String> {
         let p = &self.plan[idx];
         let method = p.method.clone()?;
         let mut b = Request::builder().method(method);
@@ -174,17 +185,23 @@ impl Shared {
             .body(Full::new(p.body.clone()))
             .map_err(|e| format!("cannot build the request: {e}"))?;
         let fut = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
-            let (parts, body) = resp.into_parts();
-            let body = http_body_util::Limited::new(body, MAX_RESPONSE_BODY)
-                .collect()
-                .await
-                .map_err(|e| format!("reading the response body failed: {e}"))?
-                .to_bytes();
+            let (parts, body) = match conn {
+                Some(conn) => conn.exchange(&self.target, req, MAX_RESPONSE_BODY).await?,
+                None => {
+                    let resp = self
+                        .client
+                        .request(req)
+                        .await
+                        .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
+                    let (parts, body) = resp.into_parts();
+                    let body = http_body_util::Limited::new(body, MAX_RESPONSE_BODY)
+                        .collect()
+                        .await
+                        .map_err(|e| format!("reading the response body failed: {e}"))?
+                        .to_bytes();
+                    (parts, body)
+                }
+            };
             let mut headers: BTreeMap<String, String> = BTreeMap::new();
             let want_headers = full || !self.cfg.assert_headers.is_empty();
             for (n, v) in parts.headers.iter().filter(|_| want_headers) {
@@ -220,9 +237,10 @@ impl Shared {
             .unwrap_or_else(|_| Err(format!("no response within {:?}", self.cfg.timeout)))
     }
 
-    /// Sends request `idx` and records it, measuring from `intended`.
-    async fn execute(&self, idx: usize, intended: Instant) {
-        let result = self.send(idx, false).await;
+    /// Sends request `idx` (over `conn` when given) and records it,
+    /// measuring from `intended`.
+    async fn execute(&self, idx: usize, intended: Instant, conn: Option<&mut VuConn>) {
+        let result = self.send(idx, false, conn).await;
         let done = Instant::now();
         let latency = done.saturating_duration_since(intended);
         let p = &self.plan[idx];
@@ -398,14 +416,26 @@ pub async fn run(snapshot: &Snapshot, config: ReplayConfig) -> Result<Report, Re
     if config.http2 {
         builder.http2_only(true);
     }
-    let client = builder.build(crate::tls::connector(&config)?);
+    let connector = crate::tls::connector(&config)?;
+    let client = builder.build(connector.clone());
     let base = config.target.trim_end_matches('/').to_owned();
+    let base_uri: http::Uri = base
+        .parse()
+        .map_err(|e| ReplayError::Config(format!("--target {base:?} is not a URL: {e}")))?;
+    let target = Target {
+        host: base_uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+        base: base_uri,
+        connector,
+    };
     // Parsed once here rather than formatted and parsed on every send.
     for p in &mut plan {
         p.uri = format!("{base}{}", p.path_and_query).parse().ok();
     }
     let mut shared = Shared {
         client,
+        target,
         base,
         plan,
         checks: HashMap::new(),
@@ -419,7 +449,10 @@ pub async fn run(snapshot: &Snapshot, config: ReplayConfig) -> Result<Report, Re
     let learned = if shared.cfg.learn_noise {
         let mut learned = Noise::new();
         for idx in 0..shared.plan.len() {
-            if let (Ok(a), Ok(b)) = (shared.send(idx, true).await, shared.send(idx, true).await) {
+            if let (Ok(a), Ok(b)) = (
+                shared.send(idx, true, None).await,
+                shared.send(idx, true, None).await,
+            ) {
                 learned.learn(&shared.plan[idx].endpoint, &a, &b);
             }
         }
@@ -644,6 +677,9 @@ fn describe(cfg: &ReplayConfig, limit: Option<Duration>, iterations: Option<u64>
 
 async fn virtual_user(s: &Shared, vu: u32, limit: Option<Duration>, iterations: Option<u64>) {
     let over = |s: &Shared| limit.is_some_and(|l| s.start.elapsed() >= l);
+    // HTTP/1.1: one connection of its own (see `conn`); h2c and h2 share
+    // the pooled client's multiplexed connection.
+    let mut conn = (!s.cfg.http2).then(VuConn::default);
     let mut iter = 0u64;
     while iterations.is_none_or(|i| iter < i) {
         for idx in 0..s.plan.len() {
@@ -659,7 +695,7 @@ async fn virtual_user(s: &Shared, vu: u32, limit: Option<Duration>, iterations: 
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
-            s.execute(idx, Instant::now()).await;
+            s.execute(idx, Instant::now(), conn.as_mut()).await;
         }
         iter += 1;
     }
@@ -721,7 +757,7 @@ async fn open_model(
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
         let s = Arc::clone(shared);
         set.spawn(async move {
-            s.execute(idx, intended).await;
+            s.execute(idx, intended, None).await;
             s.in_flight.fetch_sub(1, Ordering::Relaxed);
         });
     }

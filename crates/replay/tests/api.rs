@@ -200,3 +200,89 @@ async fn keys_select_the_inbound_requests_replayed() {
         "{e}"
     );
 }
+
+/// An HTTP/1.1 server that counts the connections it accepts and, with
+/// `close`, answers `Connection: close` and hangs up after each answer.
+async fn counting_server(close: bool) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((io, _)) = listener.accept().await else {
+                return;
+            };
+            count.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let svc = service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let body =
+                            serde_json::json!({"path": req.uri().path(), "version": "HTTP/1.1"});
+                        let mut resp =
+                            hyper::Response::builder().header("content-type", "application/json");
+                        if close {
+                            resp = resp.header("connection", "close");
+                        }
+                        Ok::<_, Infallible>(
+                            resp.body(Full::new(Bytes::from(body.to_string())))
+                                .expect("response"),
+                        )
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(io), svc)
+                    .await;
+            });
+        }
+    });
+    (format!("http://{addr}"), accepted)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_virtual_user_keeps_one_connection() {
+    let (target, accepted) = counting_server(false).await;
+    let mut cfg = ReplayConfig::new(target);
+    cfg.mode = Mode::Vus(3);
+    cfg.iterations = Some(10);
+    let report = run(&snapshot(), cfg).await.expect("run");
+    assert!(report.passed, "{report:#?}");
+    assert_eq!(report.summary.requests, 60);
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::Relaxed),
+        3,
+        "--vus 3 means three keep-alive connections"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_that_closes_every_connection_gets_a_new_one_per_request() {
+    let (target, accepted) = counting_server(true).await;
+    let mut cfg = ReplayConfig::new(target);
+    cfg.mode = Mode::Vus(2);
+    cfg.iterations = Some(5);
+    let report = run(&snapshot(), cfg).await.expect("run");
+    assert!(report.passed, "{report:#?}");
+    assert_eq!(report.summary.errors, 0);
+    assert_eq!(report.summary.requests, 20);
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_target_is_an_error_per_request_not_a_hang() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let mut cfg = ReplayConfig::new(format!("http://{addr}"));
+    cfg.mode = Mode::Vus(2);
+    cfg.iterations = Some(2);
+    cfg.timeout = Duration::from_secs(5);
+    let report = run(&snapshot(), cfg).await.expect("run");
+    assert_eq!(report.summary.requests, 8);
+    assert_eq!(report.summary.errors, 8);
+    let f = serde_json::to_string(&report.failures).expect("json");
+    assert!(f.contains("cannot connect"), "{f}");
+}
