@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tapwire_model::{Protocol, Upstream};
 use tower_service::Service;
 
+use crate::appconn::{AppSlot, AppTarget, Lease, Leased, SendError};
 use crate::body::{full, Pending, ProxyBody, Slot, TeeBody};
 use crate::capture::{Captured, Clock, Origin, Payload, RequestHead, ResponseHead};
 use crate::error::{chain, ProxyError};
@@ -164,12 +165,17 @@ impl FixedClients {
 /// arrived over intercepted TLS: they are sent over TLS, as HTTP/1.1 or h2
 /// as ALPN decides; plaintext requests keep the client's version (h2c
 /// prior knowledge stays h2c).
+///
+/// With `own` (the inbound listener), plaintext HTTP/1.x requests that are
+/// not upgrades go over the inbound connection's own app connection
+/// instead of the pool (see [`crate::appconn`]).
 pub(crate) async fn forward_fixed(
     req: Request<Incoming>,
     scheme: &'static str,
     clients: &FixedClients,
     origin: &Origin,
     shared: &Shared,
+    own: Option<&AppSlot>,
 ) -> Response<ProxyBody> {
     let addr = clients.addr;
     let authority = req
@@ -208,7 +214,7 @@ pub(crate) async fn forward_fixed(
     };
     if scheme == "https" {
         forward(
-            &clients.https,
+            Via::Pool(&clients.https),
             req,
             hop,
             origin,
@@ -217,9 +223,95 @@ pub(crate) async fn forward_fixed(
         )
         .await
     } else if req.version() == Version::HTTP_2 {
-        forward(&clients.h2, req, hop, origin, shared, None).await
+        forward(Via::Pool(&clients.h2), req, hop, origin, shared, None).await
+    } else if let (Some(slot), false) = (own, hop::is_upgrade(req.headers())) {
+        let target = AppTarget {
+            addr,
+            connect_timeout: shared.config.connect_timeout,
+            max_headers: shared.config.max_header_fields(),
+        };
+        let via: Via<'_, FixedConnector> = Via::Own(slot, target);
+        forward(via, req, hop, origin, shared, None).await
     } else {
-        forward(&clients.h1, req, hop, origin, shared, None).await
+        forward(Via::Pool(&clients.h1), req, hop, origin, shared, None).await
+    }
+}
+
+/// How a request reaches its upstream.
+pub(crate) enum Via<'a, C> {
+    /// A pooled client (shared by every connection).
+    Pool(&'a Client<C, UpBody>),
+    /// The inbound connection's own connection to the app.
+    Own(&'a AppSlot, AppTarget),
+}
+
+/// Why sending a request upstream failed.
+#[derive(Debug)]
+enum SendFailure {
+    Pool(hyper_util::client::legacy::Error),
+    Own(SendError),
+}
+
+impl SendFailure {
+    fn is_connect(&self) -> bool {
+        match self {
+            Self::Pool(e) => e.is_connect(),
+            Self::Own(e) => e.is_connect(),
+        }
+    }
+
+    fn reason(&self) -> String {
+        match self {
+            Self::Pool(e) => chain(e),
+            Self::Own(e) => e.to_string(),
+        }
+    }
+
+    fn retry_safe(&self, method: &http::Method) -> Option<&'static str> {
+        match self {
+            Self::Pool(e) => retry_safe(e, method),
+            Self::Own(e) => e.retry_safe(method),
+        }
+    }
+}
+
+impl<C> Via<'_, C>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    async fn send(
+        &self,
+        req: Request<UpBody>,
+    ) -> Result<(Response<Incoming>, Option<Lease>), SendFailure> {
+        match self {
+            Via::Pool(client) => client
+                .request(req)
+                .await
+                .map(|r| (r, None))
+                .map_err(SendFailure::Pool),
+            Via::Own(slot, target) => {
+                // On its own connection a request goes in origin form, with
+                // the Host header the pooled client would have added.
+                let (mut parts, body) = req.into_parts();
+                if !parts.headers.contains_key(header::HOST) {
+                    if let Some(v) = parts
+                        .uri
+                        .authority()
+                        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+                    {
+                        parts.headers.insert(header::HOST, v);
+                    }
+                }
+                parts.uri = parts
+                    .uri
+                    .path_and_query()
+                    .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
+                slot.send(*target, Request::from_parts(parts, body))
+                    .await
+                    .map(|(r, lease)| (r, Some(lease)))
+                    .map_err(SendFailure::Own)
+            }
+        }
     }
 }
 
@@ -240,7 +332,7 @@ fn protocol_of<B>(req: &Request<B>) -> Protocol {
 /// capturing the exchange. Never fails: upstream problems become 502/504
 /// responses that say which host failed.
 pub(crate) async fn forward<C>(
-    client: &Client<C, UpBody>,
+    via: Via<'_, C>,
     mut req: Request<Incoming>,
     hop: Hop,
     origin: &Origin,
@@ -303,15 +395,15 @@ where
         counters.request_bytes.clone(),
     );
 
-    let mut attempt = client
-        .request(Request::from_parts(parts, Either::Left(body)))
+    let mut attempt = via
+        .send(Request::from_parts(parts, Either::Left(body)))
         .await;
     // A pooled connection that has just received GOAWAY may be handed out
     // once more before the pool drops it, so a retry can meet the same
     // refusal; a few attempts ride out one connection rotation.
     for _ in 0..MAX_RETRIES {
         let Err(e) = &attempt else { break };
-        let Some(why) = retry_safe(e, &method) else {
+        let Some(why) = e.retry_safe(&method) else {
             break;
         };
         let Some((mut parts, body)) = pending.replayable_request() else {
@@ -320,13 +412,13 @@ where
         prepare(&mut parts);
         tracing::debug!(upstream = %target_name, reason = why, "retrying a request the upstream did not process");
         pending.tag("retried", why);
-        attempt = client
-            .request(Request::from_parts(parts, Either::Right(Full::new(body))))
+        attempt = via
+            .send(Request::from_parts(parts, Either::Right(Full::new(body))))
             .await;
     }
 
     match attempt {
-        Ok(mut resp) => {
+        Ok((mut resp, lease)) => {
             pending.set_response(ResponseHead {
                 status: resp.status(),
                 version: resp.version(),
@@ -359,10 +451,14 @@ where
                 pending,
                 counters.response_bytes.clone(),
             );
-            Response::from_parts(parts, body.map_err(Into::into).boxed())
+            let body = match lease {
+                Some(lease) => Leased::new(body, lease).map_err(Into::into).boxed(),
+                None => body.map_err(Into::into).boxed(),
+            };
+            Response::from_parts(parts, body)
         }
         Err(e) => {
-            let reason = chain(&e);
+            let reason = e.reason();
             let err = if e.is_connect() && reason.contains("timed out") {
                 ProxyError::UpstreamTimeout {
                     target: target_name,
@@ -443,9 +539,17 @@ pub(crate) async fn forward_external(
 ) -> Response<ProxyBody> {
     let v = Some(Version::HTTP_11);
     if hop.scheme == "https" {
-        forward(&shared.clients.https, req, hop, origin, shared, v).await
+        forward(
+            Via::Pool(&shared.clients.https),
+            req,
+            hop,
+            origin,
+            shared,
+            v,
+        )
+        .await
     } else {
-        forward(&shared.clients.http, req, hop, origin, shared, v).await
+        forward(Via::Pool(&shared.clients.http), req, hop, origin, shared, v).await
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tapwire_model::{Direction, Upstream};
 
+use crate::appconn::AppSlot;
 use crate::capture::Origin;
 use crate::forward::forward_fixed;
 use crate::server::{serve_http, Shared};
@@ -27,8 +28,22 @@ pub(crate) async fn serve<I>(
         server_addr: local,
         tls: None,
     };
-    serve_http(io, origin, shared, |req, origin, shared| async move {
-        forward_fixed(req, "http", &shared.clients.app, &origin, &shared).await
+    // HTTP/1.x requests of this connection reuse one app connection of
+    // its own (see `appconn`).
+    let own = AppSlot::default();
+    serve_http(io, origin, shared, move |req, origin, shared| {
+        let own = own.clone();
+        async move {
+            forward_fixed(
+                req,
+                "http",
+                &shared.clients.app,
+                &origin,
+                &shared,
+                Some(&own),
+            )
+            .await
+        }
     })
     .await;
 }

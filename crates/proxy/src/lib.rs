@@ -9,6 +9,7 @@
 //! listeners take connections redirected by iptables instead (see
 //! [`transparent`]).
 
+mod appconn;
 mod body;
 mod capture;
 mod config;

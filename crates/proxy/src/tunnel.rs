@@ -241,7 +241,9 @@ async fn serve_tunnel_http<S>(
             async move {
                 match fixed {
                     None => handle_tunnel_request(req, &target, scheme, &origin, &shared).await,
-                    Some(clients) => forward_fixed(req, scheme, &clients, &origin, &shared).await,
+                    Some(clients) => {
+                        forward_fixed(req, scheme, &clients, &origin, &shared, None).await
+                    }
                 }
             }
         },

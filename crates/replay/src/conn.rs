@@ -26,8 +26,12 @@ use crate::run::error_chain;
 
 type Io = <HttpsConnector<HttpConnector> as tower_service::Service<Uri>>::Response;
 type Connection = http1::Connection<Io, Full<Bytes>>;
-/// The request half and the connection it needs polled.
-type Live = (http1::SendRequest<Full<Bytes>>, Pin<Box<Connection>>);
+/// The request half and the connection it needs polled (`None` once that
+/// has finished: dropping it is what tells the request half it closed).
+type Live = (
+    http1::SendRequest<Full<Bytes>>,
+    Option<Pin<Box<Connection>>>,
+);
 
 /// A VU's connection to the target; opened on first use and again after
 /// the target closed it or a request on it failed.
@@ -95,8 +99,16 @@ impl VuConn {
         if self
             .live
             .as_ref()
-            .is_none_or(|(sender, _)| sender.is_closed())
+            .is_none_or(|(sender, conn)| conn.is_none() || sender.is_closed())
         {
+            self.live = Some(open(target).await?);
+        }
+        let Some((sender, conn)) = self.live.as_mut() else {
+            return Err("no connection to the target".into());
+        };
+        // A kept-alive connection the target closed while it was idle shows
+        // here, before anything was sent: the request goes on a new one.
+        if drive(conn, sender.ready()).await.is_err() {
             self.live = Some(open(target).await?);
         }
         let Some((sender, conn)) = self.live.as_mut() else {
@@ -119,8 +131,8 @@ impl VuConn {
                 .to_bytes();
             Ok((parts, body))
         };
-        let (result, closed) = drive(conn.as_mut(), work).await;
-        if closed {
+        let result = drive(conn, work).await;
+        if conn.is_none() {
             // The target closed the connection (or it failed) after this
             // answer: the next request opens a new one.
             self.live = None;
@@ -140,21 +152,22 @@ async fn open(target: &Target) -> Result<Live, String> {
         .handshake(io)
         .await
         .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
-    Ok((sender, Box::pin(conn)))
+    Ok((sender, Some(Box::pin(conn))))
 }
 
 /// Polls `work` to completion while also polling the connection that
-/// serves it, in the same task. Returns `work`'s output and whether the
-/// connection finished meanwhile (it is not polled again once it has).
-async fn drive<F: Future>(mut conn: Pin<&mut Connection>, work: F) -> (F::Output, bool) {
+/// serves it, in the same task. A connection that finishes meanwhile is
+/// dropped at once (set to `None`), so that `work`, waiting on its request
+/// half, learns that it closed instead of waiting forever.
+async fn drive<F: Future>(conn: &mut Option<Pin<Box<Connection>>>, work: F) -> F::Output {
     let mut work = std::pin::pin!(work);
-    let mut closed = false;
-    let out = std::future::poll_fn(|cx| {
-        if !closed && conn.as_mut().poll(cx).is_ready() {
-            closed = true;
+    std::future::poll_fn(|cx| {
+        if let Some(c) = conn.as_mut() {
+            if c.as_mut().poll(cx).is_ready() {
+                *conn = None;
+            }
         }
         work.as_mut().poll(cx)
     })
-    .await;
-    (out, closed)
+    .await
 }

@@ -286,3 +286,51 @@ async fn a_dead_target_is_an_error_per_request_not_a_hang() {
     let f = serde_json::to_string(&report.failures).expect("json");
     assert!(f.contains("cannot connect"), "{f}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_that_silently_closes_idle_connections_costs_no_request() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut io, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 2048];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match io.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&buf);
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let body = serde_json::json!({"path": path, "version": "HTTP/1.1"}).to_string();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = io.write_all(answer.as_bytes()).await;
+                // No `Connection: close`: the connection just goes away.
+            });
+        }
+    });
+    let mut cfg = ReplayConfig::new(format!("http://{addr}"));
+    cfg.mode = Mode::Vus(2);
+    cfg.iterations = Some(5);
+    cfg.timeout = Duration::from_secs(5);
+    let started = std::time::Instant::now();
+    let report = run(&snapshot(), cfg).await.expect("run");
+    assert!(report.passed, "{report:#?}");
+    assert_eq!(report.summary.errors, 0);
+    assert_eq!(report.summary.requests, 20);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no request waited for a timeout"
+    );
+}
