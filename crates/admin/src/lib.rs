@@ -15,6 +15,18 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// How every server stops: signals `stop`, lets its tasks finish for up to
+/// `grace`, then aborts the ones still running.
+pub async fn drain(
+    stop: &watch::Sender<bool>,
+    tasks: &mut tokio::task::JoinSet<()>,
+    grace: std::time::Duration,
+) {
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.abort_all();
+}
+
 /// A listener could not be bound; says which one and the flag that moves it.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr} for the {what} listener: {source}; is another process using the port? choose another with {flag}")]

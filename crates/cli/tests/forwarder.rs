@@ -76,6 +76,37 @@ fn stored(s3: &ObjectServer, prefix: &str) -> Vec<Exchange> {
     })
 }
 
+/// nginx as the app, `tapwire forwarder` writing to `server` under
+/// `prod/`, and `tapwire proxy` (reverse, service `orders`, plus `extra`
+/// flags) sending its captures there.
+fn pipeline(server: &ObjectServer, extra: &[&str]) -> (Nginx, ForwarderProcess, TapwireProcess) {
+    let app = Nginx::start("", "location / { return 200 'ok\\n'; }");
+    let mut env = server.env.clone();
+    env.push(("TAPWIRE_DLP_KEY".into(), DLP_KEY.into()));
+    let fwd = ForwarderProcess::start(
+        Path::new(BIN),
+        &["--storage", &server.url("prod"), "--api-key", KEY],
+        &env,
+    );
+    let app_port = app.addr.port().to_string();
+    let fwd_url = fwd.url();
+    let mut args = vec![
+        "--mode",
+        "reverse",
+        "--service",
+        "orders",
+        "--app-port",
+        &app_port,
+        "--forwarder",
+        &fwd_url,
+        "--forwarder-api-key",
+        KEY,
+    ];
+    args.extend_from_slice(extra);
+    let proxy = TapwireProcess::proxy(Path::new(BIN), args);
+    (app, fwd, proxy)
+}
+
 fn proxy_metric(m: &MetricsText, name: &str, labels: &[(&str, &str)]) -> u64 {
     m.get(name, labels).unwrap_or(0.0) as u64
 }
@@ -85,33 +116,9 @@ fn captures_survive_a_forwarder_restart_and_losses_are_counted() {
     if !require_tools(&["nginx"]) || !require_python_modules(&["moto.server"]) {
         return;
     }
-    let app = Nginx::start("", "location / { return 200 'ok\\n'; }");
     let s3 = ObjectServer::moto_s3("captures");
-    let mut env = s3.env.clone();
-    env.push(("TAPWIRE_DLP_KEY".into(), DLP_KEY.into()));
     let storage = s3.url("prod");
-    let mut fwd = ForwarderProcess::start(
-        Path::new(BIN),
-        &["--storage", &storage, "--api-key", KEY],
-        &env,
-    );
-    let proxy = TapwireProcess::proxy(
-        Path::new(BIN),
-        [
-            "--mode",
-            "reverse",
-            "--service",
-            "orders",
-            "--app-port",
-            &app.addr.port().to_string(),
-            "--forwarder",
-            &fwd.url(),
-            "--forwarder-api-key",
-            KEY,
-            "--forwarder-buffer",
-            "200",
-        ],
-    );
+    let (_app, mut fwd, proxy) = pipeline(&s3, &["--forwarder-buffer", "200"]);
     let pm = || proxy.metrics();
     let queued = |m: &MetricsText| proxy_metric(m, "tapwire_proxy_captures_queued_total", &[]);
     let sent =
@@ -469,29 +476,7 @@ fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
 /// writes to `server` under `prod/`; returns once 20 requests were
 /// delivered (2 of them probes the standard filter drops).
 fn deliver_into(server: &ObjectServer) {
-    let app = Nginx::start("", "location / { return 200 'ok\\n'; }");
-    let mut env = server.env.clone();
-    env.push(("TAPWIRE_DLP_KEY".into(), DLP_KEY.into()));
-    let fwd = ForwarderProcess::start(
-        Path::new(BIN),
-        &["--storage", &server.url("prod"), "--api-key", KEY],
-        &env,
-    );
-    let proxy = TapwireProcess::proxy(
-        Path::new(BIN),
-        [
-            "--mode",
-            "reverse",
-            "--service",
-            "orders",
-            "--app-port",
-            &app.addr.port().to_string(),
-            "--forwarder",
-            &fwd.url(),
-            "--forwarder-api-key",
-            KEY,
-        ],
-    );
+    let (_app, fwd, proxy) = pipeline(server, &[]);
     send(proxy.inbound, (0..18).map(|i| format!("/orders/{i}")));
     send(proxy.inbound, (0..2).map(|_| "/healthz".to_owned()));
     let sent = || {

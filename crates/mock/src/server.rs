@@ -294,12 +294,7 @@ impl RunningMock {
     /// Stops accepting, lets open requests finish for up to `grace`,
     /// flushes the results file, and returns the final counts.
     pub async fn shutdown(mut self, grace: Duration) -> MockAccuracy {
-        let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(grace, async {
-            while self.tasks.join_next().await.is_some() {}
-        })
-        .await;
-        self.tasks.abort_all();
+        tapwire_admin::drain(&self.stop, &mut self.tasks, grace).await;
         if let Some(w) = &self.shared.results {
             if let Err(e) = w.flush() {
                 tracing::error!(error = %e, "results file is incomplete");

@@ -33,8 +33,10 @@ pub const ADMIN_PORT: u16 = 4145;
 const DATA_VOLUME: &str = "tapwire-data";
 const CA_VOLUME: &str = "tapwire-ca";
 const TRUST_VOLUME: &str = "tapwire-ca-cert";
-const CA_DIR: &str = "/etc/tapwire/ca";
-const TRUST_DIR: &str = "/etc/tapwire/trust";
+/// Where the CA (certificate and key) is mounted for tapwire's own containers.
+pub(crate) const CA_DIR: &str = "/etc/tapwire/ca";
+/// Where app containers find the CA certificate to trust.
+pub(crate) const TRUST_DIR: &str = "/etc/tapwire/trust";
 const DATA_DIR: &str = "/var/lib/tapwire";
 
 /// Installation-wide settings for what gets injected.
@@ -352,7 +354,8 @@ pub fn trust_env(dir: &str) -> Vec<(&'static str, String)> {
     env
 }
 
-fn secret_volume(name: &str, items: &[(&str, &str)]) -> Volume {
+/// A volume of the chosen keys of the namespace's [`SIDECAR_SECRET`].
+pub(crate) fn secret_volume(name: &str, items: &[(&str, &str)]) -> Volume {
     Volume {
         name: name.into(),
         secret: Some(SecretVolumeSource {
@@ -511,7 +514,9 @@ fn proxy_container(spec: &SidecarSpec, cfg: &InjectorConfig, id: &Identity) -> C
     }
 }
 
-fn port(name: &str, p: u16) -> ContainerPort {
+/// A named TCP container port (`protocol` set: it is part of the list's key
+/// in server-side apply, with no default before Kubernetes 1.21).
+pub(crate) fn port(name: &str, p: u16) -> ContainerPort {
     ContainerPort {
         name: Some(name.into()),
         container_port: i32::from(p),

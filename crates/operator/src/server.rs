@@ -133,12 +133,7 @@ pub struct RunningOperator {
 impl RunningOperator {
     /// Stops accepting and lets answers in flight finish (up to `grace`).
     pub async fn shutdown(mut self, grace: Duration) {
-        let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(grace, async {
-            while self.tasks.join_next().await.is_some() {}
-        })
-        .await;
-        self.tasks.abort_all();
+        tapwire_admin::drain(&self.stop, &mut self.tasks, grace).await;
     }
 }
 

@@ -213,12 +213,7 @@ impl RunningProxy {
     /// Stops accepting, lets open requests finish for up to `grace`, then
     /// flushes every capture still queued to the sink.
     pub async fn shutdown(mut self, grace: Duration) {
-        let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(grace, async {
-            while self.tasks.join_next().await.is_some() {}
-        })
-        .await;
-        self.tasks.abort_all();
+        tapwire_admin::drain(&self.stop, &mut self.tasks, grace).await;
         // Connections still open past the grace period (long tunnels) may
         // still offer captures; once the writer closes the queue those are
         // counted as dropped. Wait for the writer off the runtime.

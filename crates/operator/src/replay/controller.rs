@@ -17,8 +17,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     Container, EnvFromSource, EnvVar, Event, EventSource, ObjectReference, Pod, PodTemplateSpec,
-    ResourceRequirements, Secret, SecretEnvSource, SecretVolumeSource, Service, Volume,
-    VolumeMount,
+    ResourceRequirements, Secret, SecretEnvSource, Service, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
 use k8s_openapi::ByteString;
@@ -41,7 +40,7 @@ use super::crd::{Cleanup, Phase, ReplayMode, SummaryStatus, TrafficReplay, Traff
 use super::workload::{self, Workload, WorkloadKind};
 use crate::cluster::MANAGER;
 use crate::inject::{
-    autopilot_resources, default_sidecar_resources, proxy_env, trust_env, SIDECAR_SECRET,
+    autopilot_resources, default_sidecar_resources, port, proxy_env, trust_env, CA_DIR, TRUST_DIR,
 };
 
 /// The finalizer that makes deletion restore the workload first.
@@ -56,8 +55,6 @@ pub const RESPONDER_PORT: u16 = 4140;
 /// The responder's admin port (`/readyz`).
 pub const RESPONDER_ADMIN_PORT: u16 = 4146;
 
-const CA_DIR: &str = "/etc/tapwire/ca";
-const TRUST_DIR: &str = "/etc/tapwire/trust";
 const TRUST_VOLUME: &str = "tapwire-replay-ca";
 const REPORT_DIR: &str = "/tapwire-report";
 /// How long reading the generator's report from the store may take; the
@@ -1489,27 +1486,14 @@ fn set_condition(
     }
 }
 
+/// The sidecar Secret's keys as an optional volume: plain-HTTP mocks still
+/// work in a namespace without the Secret.
 fn secret_volume(name: &str, items: &[(&str, &str)]) -> Volume {
-    Volume {
-        name: name.into(),
-        secret: Some(SecretVolumeSource {
-            secret_name: Some(SIDECAR_SECRET.into()),
-            items: Some(
-                items
-                    .iter()
-                    .map(|(k, p)| k8s_openapi::api::core::v1::KeyToPath {
-                        key: (*k).into(),
-                        path: (*p).into(),
-                        mode: None,
-                    })
-                    .collect(),
-            ),
-            // Plain-HTTP mocks still work in a namespace without the Secret.
-            optional: Some(true),
-            ..Default::default()
-        }),
-        ..Default::default()
+    let mut v = crate::inject::secret_volume(name, items);
+    if let Some(s) = v.secret.as_mut() {
+        s.optional = Some(true);
     }
+    v
 }
 
 /// `--key` flags for a `spec.mocks` or `spec.tests` list; none when it
@@ -1521,16 +1505,6 @@ fn key_flags(selectors: Option<&[String]>) -> Vec<String> {
             .flat_map(|s| ["--key".to_owned(), s.clone()])
             .collect(),
         _ => Vec::new(),
-    }
-}
-
-fn port(name: &str, p: u16) -> k8s_openapi::api::core::v1::ContainerPort {
-    k8s_openapi::api::core::v1::ContainerPort {
-        name: Some(name.into()),
-        container_port: p.into(),
-        // Part of the list's key in server-side apply (no default before 1.21).
-        protocol: Some("TCP".into()),
-        ..Default::default()
     }
 }
 
