@@ -82,17 +82,18 @@ impl SendError {
     }
 
     /// Whether the request may be sent again on a fresh connection, and
-    /// why: a kept-alive connection the app closed before answering is
-    /// retried for idempotent methods (RFC 9110 §9.2.2).
+    /// why: a kept-alive connection the app closed or reset before
+    /// answering is retried for idempotent methods (RFC 9110 §9.2.2).
     pub(crate) fn retry_safe(&self, method: &http::Method) -> Option<&'static str> {
-        match self {
-            Self::Http(e)
-                if (e.is_incomplete_message() || e.is_canceled()) && method.is_idempotent() =>
-            {
-                Some("upstream closed the connection before answering")
-            }
-            _ => None,
-        }
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+        let Self::Http(e) = self else { return None };
+        let reset = std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| {
+                matches!(io.kind(), ConnectionReset | BrokenPipe | ConnectionAborted)
+            });
+        ((e.is_incomplete_message() || e.is_canceled() || reset) && method.is_idempotent())
+            .then_some("upstream closed the connection before answering")
     }
 }
 

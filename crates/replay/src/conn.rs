@@ -59,6 +59,37 @@ pub(crate) struct Target {
     pub(crate) host: Option<HeaderValue>,
 }
 
+/// Why an exchange on a VU's connection failed.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// What to report.
+    pub(crate) message: String,
+    /// The connection closed before the answer was complete: a kept-alive
+    /// connection the target closed just as the request went out, which
+    /// an idempotent request may be sent again for (RFC 9110 §9.2.2).
+    pub(crate) unanswered: bool,
+    /// The connection closed before the request was written at all: any
+    /// request may be sent again.
+    pub(crate) unsent: bool,
+}
+
+impl Failure {
+    /// Whether sending the request again on a new connection is safe.
+    pub(crate) fn retryable(&self, method: &http::Method) -> bool {
+        self.unsent || (self.unanswered && method.is_idempotent())
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            unanswered: false,
+            unsent: false,
+        }
+    }
+}
+
 impl VuConn {
     /// Sends `req` (absolute URI) and reads the whole answer, at most
     /// `max_body` bytes of body. Any failure closes the connection, so
@@ -68,7 +99,7 @@ impl VuConn {
         target: &Target,
         mut req: Request<Full<Bytes>>,
         max_body: usize,
-    ) -> Result<(http::response::Parts, Bytes), String> {
+    ) -> Result<(http::response::Parts, Bytes), Failure> {
         // On its own connection a request is sent in origin form, with the
         // Host header the pooled client would have added.
         let pq = req
@@ -95,7 +126,7 @@ impl VuConn {
         target: &Target,
         req: Request<Full<Bytes>>,
         max_body: usize,
-    ) -> Result<(http::response::Parts, Bytes), String> {
+    ) -> Result<(http::response::Parts, Bytes), Failure> {
         if self
             .live
             .as_ref()
@@ -104,7 +135,7 @@ impl VuConn {
             self.live = Some(open(target).await?);
         }
         let Some((sender, conn)) = self.live.as_mut() else {
-            return Err("no connection to the target".into());
+            return Err(String::from("no connection to the target").into());
         };
         // A kept-alive connection the target closed while it was idle shows
         // here, before anything was sent: the request goes on a new one.
@@ -112,17 +143,19 @@ impl VuConn {
             self.live = Some(open(target).await?);
         }
         let Some((sender, conn)) = self.live.as_mut() else {
-            return Err("no connection to the target".into());
+            return Err(String::from("no connection to the target").into());
         };
         let work = async {
-            sender
-                .ready()
-                .await
-                .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
+            sender.ready().await.map_err(|e| Failure {
+                message: format!("request failed: {}", error_chain(&e)),
+                unanswered: true,
+                unsent: true,
+            })?;
+            let resp = sender.send_request(req).await.map_err(|e| Failure {
+                message: format!("request failed: {}", error_chain(&e)),
+                unanswered: e.is_canceled() || dropped_under_request(&e),
+                unsent: e.is_canceled(),
+            })?;
             let (parts, body) = resp.into_parts();
             let body = Limited::new(body, max_body)
                 .collect()
@@ -139,6 +172,18 @@ impl VuConn {
         }
         result
     }
+}
+
+/// Whether the target dropped the connection under a request it had not
+/// answered: closed it (incomplete message) or reset it (it closed with the
+/// request unread). Both happen when a kept-alive connection is closed by
+/// the target just as a request goes out.
+fn dropped_under_request(e: &hyper::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    e.is_incomplete_message()
+        || std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| matches!(io.kind(), ConnectionReset | BrokenPipe | ConnectionAborted))
 }
 
 async fn open(target: &Target) -> Result<Live, String> {

@@ -173,20 +173,32 @@ impl Shared {
     ) -> Result<Observed, String> {
         let p = &self.plan[idx];
         let method = p.method.clone()?;
-        let mut b = Request::builder().method(method);
-        b = match &p.uri {
-            Some(uri) => b.uri(uri.clone()),
-            None => b.uri(format!("{}{}", self.base, p.path_and_query)),
+        let build = || {
+            let mut b = Request::builder().method(method.clone());
+            b = match &p.uri {
+                Some(uri) => b.uri(uri.clone()),
+                None => b.uri(format!("{}{}", self.base, p.path_and_query)),
+            };
+            for (n, v) in &p.headers {
+                b = b.header(n, v);
+            }
+            b.body(Full::new(p.body.clone()))
+                .map_err(|e| format!("cannot build the request: {e}"))
         };
-        for (n, v) in &p.headers {
-            b = b.header(n, v);
-        }
-        let req = b
-            .body(Full::new(p.body.clone()))
-            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let req = build()?;
         let fut = async {
             let (parts, body) = match conn {
-                Some(conn) => conn.exchange(&self.target, req, MAX_RESPONSE_BODY).await?,
+                Some(conn) => {
+                    let mut sent = conn.exchange(&self.target, req, MAX_RESPONSE_BODY).await;
+                    // The target closed a kept-alive connection just as the
+                    // request went out: once more, on a new connection.
+                    if sent.as_ref().is_err_and(|f| f.retryable(&method)) {
+                        sent = conn
+                            .exchange(&self.target, build()?, MAX_RESPONSE_BODY)
+                            .await;
+                    }
+                    sent.map_err(|f| f.message)?
+                }
                 None => {
                     let resp = self
                         .client
