@@ -10,7 +10,8 @@
 
 use crate::category::Cat;
 use crate::decode::{self, Decoded};
-use crate::keys::KeyClass;
+use crate::index::Index;
+use crate::keys::{same, KeyCache, KeyClass, NO_SLOT};
 use crate::redactor::{splice, Cx, Edit, Redactor, Rule};
 use crate::scan::Hints;
 
@@ -27,31 +28,16 @@ enum Frame {
         class: KeyClass,
         /// Class of the object itself (from its parent), inherited by keys.
         outer: KeyClass,
+        /// The current key's slot in the document's [`KeyCache`].
+        slot: u16,
     },
     Arr {
         idx: usize,
         class: KeyClass,
+        /// The name slot of the key that holds the array (see `KeyCache`).
+        under: u16,
     },
 }
-
-/// Byte classes inside strings: where a string stops (`"` or `\\`), and
-/// bytes that can start or confirm a finding (see `scan::is_trigger`).
-const STOP: u8 = 1;
-const TRIG: u8 = 2;
-static STR: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        if b == b'"' || b == b'\\' {
-            t[i] = STOP;
-        } else if b.is_ascii_digit() || matches!(b, b'@' | b':' | b'=' | b'+' | b'(' | b'-') {
-            t[i] = TRIG;
-        }
-        i += 1;
-    }
-    t
-};
 
 struct Walker<'a, 'r> {
     r: &'r Redactor,
@@ -63,6 +49,8 @@ struct Walker<'a, 'r> {
     /// The last string read was short, unescaped and held no trigger byte:
     /// content scanning cannot find anything in it.
     plain: bool,
+    ix: Index,
+    keys: KeyCache,
 }
 
 /// Redacts a JSON body. `Some(None)`: valid, nothing to change;
@@ -76,8 +64,13 @@ pub(crate) fn redact(r: &Redactor, s: &[u8], base: &str, cx: &mut Cx) -> Option<
         stack: Vec::new(),
         edits: Vec::new(),
         plain: false,
+        ix: Index::default(),
+        keys: KeyCache::take(),
     };
-    w.walk(cx)?;
+    w.ix.build(s);
+    let walked = w.walk(cx);
+    w.keys.give_back();
+    walked?;
     Some((!w.edits.is_empty()).then(|| splice(s, &w.edits)))
 }
 
@@ -97,6 +90,15 @@ impl Walker<'_, '_> {
         match self.stack.last() {
             Some(Frame::Obj { class, .. }) | Some(Frame::Arr { class, .. }) => *class,
             None => KeyClass::None,
+        }
+    }
+
+    /// The name slot of the key whose value is about to be read.
+    fn under(&self) -> u16 {
+        match self.stack.last() {
+            Some(Frame::Obj { slot, .. }) => *slot,
+            Some(Frame::Arr { under, .. }) => *under,
+            None => NO_SLOT,
         }
     }
 
@@ -124,6 +126,7 @@ impl Walker<'_, '_> {
                             shown: None,
                             class: outer,
                             outer,
+                            slot: KeyCache::first_of(self.under()),
                         });
                         self.key(cx)?;
                         continue;
@@ -139,7 +142,12 @@ impl Walker<'_, '_> {
                             return None;
                         }
                         let class = self.class();
-                        self.stack.push(Frame::Arr { idx: 0, class });
+                        let under = self.under();
+                        self.stack.push(Frame::Arr {
+                            idx: 0,
+                            class,
+                            under,
+                        });
                         continue;
                     }
                 }
@@ -205,33 +213,11 @@ impl Walker<'_, '_> {
         let start = self.pos + 1;
         let mut i = start;
         let mut esc = false;
-        let mut trig = 0u8;
-        // Short strings (most keys and values) are read byte by byte, noting
-        // trigger bytes; past 20 bytes content is scanned anyway, so memchr
-        // finds the end.
-        let window = &s[start.min(s.len())..s.len().min(start + 20)];
-        for &b in window {
-            let c = STR[usize::from(b)];
-            if c & STOP != 0 {
-                break;
-            }
-            trig |= c;
-            i += 1;
-        }
         loop {
-            if i - start >= 20 {
-                i += memchr::memchr2(b'"', b'\\', &s[i..])?;
-            }
-            let b = *s.get(i)?;
-            let c = STR[usize::from(b)];
-            if c & STOP == 0 {
-                trig |= c;
-                i += 1;
-                continue;
-            }
-            if b == b'"' {
+            i = self.ix.next_stop(i)?;
+            if s[i] == b'"' {
                 self.pos = i + 1;
-                self.plain = !esc && trig & TRIG == 0 && i - start < 20;
+                self.plain = !esc && i - start < 20 && !self.ix.any_trigger(start, i);
                 return Some((start, i, esc));
             }
             esc = true;
@@ -303,6 +289,41 @@ impl Walker<'_, '_> {
         if self.peek() != Some(b'"') {
             return None;
         }
+        let prev = match self.stack.last() {
+            Some(Frame::Obj { slot, .. }) => *slot,
+            _ => NO_SLOT,
+        };
+        // Most names are the one that followed the previous name last time:
+        // compare it in place, and skip lexing, classifying and scanning.
+        if let Some((slot, p)) = self.keys.predicted(prev) {
+            let (a, n) = (self.pos + 1, p.end - p.start);
+            if p.plain
+                && self.s.get(a + n) == Some(&b'"')
+                && same(self.s, (p.start, p.end), (a, a + n))
+            {
+                let own = p.class;
+                self.pos = a + n + 1;
+                self.ws();
+                if self.peek() != Some(b':') {
+                    return None;
+                }
+                self.pos += 1;
+                if let Some(Frame::Obj {
+                    key,
+                    shown,
+                    class,
+                    outer,
+                    slot: sl,
+                }) = self.stack.last_mut()
+                {
+                    *sl = slot;
+                    *key = (a, a + n);
+                    *shown = None;
+                    *class = (*outer).max(own);
+                }
+                return Some(());
+            }
+        }
         let (a, b, esc) = self.string()?;
         self.ws();
         if self.peek() != Some(b':') {
@@ -312,7 +333,14 @@ impl Walker<'_, '_> {
         let dec = esc.then(|| decode::json_string(&self.s[a..b]));
         let text: &[u8] = dec.as_ref().map_or(&self.s[a..b], |d| &d.bytes);
         let r = self.r;
-        let own = r.scanner.keys.classify_cached(text);
+        let (own, own_slot) = if esc {
+            (r.scanner.keys.classify_cached(text), NO_SLOT)
+        } else {
+            // Only names that need no content scan are taken on prediction.
+            let plain = self.plain && r.scanner.custom.is_empty();
+            self.keys
+                .classify(&r.scanner.keys, self.s, (a, b), plain, prev)
+        };
         // The key itself may be personal data (`{"alice@example.com": …}`).
         let mut edits = Vec::new();
         let mark = cx.findings.len();
@@ -347,8 +375,10 @@ impl Walker<'_, '_> {
             shown: sh,
             class,
             outer,
+            slot,
         }) = self.stack.last_mut()
         {
+            *slot = own_slot;
             *key = (a, b);
             *sh = shown;
             *class = (*outer).max(own);

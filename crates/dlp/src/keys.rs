@@ -142,6 +142,211 @@ thread_local! {
     ));
 }
 
+/// Name slots of [`KeyCache`]; a power of two.
+const DOC_SLOTS: usize = 512;
+/// The "previous name" of an object's first name, when the object is not
+/// under a cached name (the document's top level, or an escaped name).
+pub(crate) const NO_SLOT: u16 = (2 * DOC_SLOTS) as u16;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DocSlot {
+    /// The document the slot was written for (see `KeyCache::generation`).
+    generation: u64,
+    hash: u64,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) class: KeyClass,
+    /// The name holds no byte that can start a finding (see `json::Walker`).
+    pub(crate) plain: bool,
+    /// The slot of the name that followed this one last time in an object.
+    next: u16,
+}
+
+const EMPTY: DocSlot = DocSlot {
+    generation: 0,
+    hash: 0,
+    start: 0,
+    end: 0,
+    class: KeyClass::None,
+    plain: true,
+    next: NO_SLOT,
+};
+
+thread_local! {
+    /// One cache per thread, reused from document to document: clearing or
+    /// allocating 1,025 slots per document would cost small bodies more than
+    /// the cache saves them.
+    static DOC_CACHE: std::cell::Cell<Option<KeyCache>> = const { std::cell::Cell::new(None) };
+}
+
+/// Field names already classified in one document, found by their raw bytes
+/// in it. A payload repeats its names (arrays of records), and even the
+/// per-thread cache costs a copy, a hash and a thread-local access per name.
+/// Here the walker first tries the name that followed the previous name last
+/// time (for an object's first name: the first name of the last object under
+/// the same parent name), and checks it against the bytes in place.
+///
+/// Slots `0..DOC_SLOTS` hold names; slot `DOC_SLOTS + p` stands before the
+/// first name of objects under name `p`, and `NO_SLOT` before the first name
+/// of objects under no name. Entries are spans of one document: a slot
+/// written for an earlier document (another generation) counts as empty.
+#[derive(Debug)]
+pub(crate) struct KeyCache {
+    generation: u64,
+    slots: Vec<DocSlot>,
+}
+
+impl KeyCache {
+    /// The calling thread's cache, ready for a new document. Hand it back
+    /// with [`KeyCache::give_back`].
+    pub(crate) fn take() -> Self {
+        match DOC_CACHE.take() {
+            Some(mut c) => {
+                // A u64 does not wrap: a stale slot never looks current.
+                c.generation += 1;
+                c
+            }
+            None => Self {
+                generation: 1,
+                slots: vec![EMPTY; 2 * DOC_SLOTS + 1],
+            },
+        }
+    }
+
+    /// Returns the cache to the thread for its next document.
+    pub(crate) fn give_back(self) {
+        DOC_CACHE.set(Some(self));
+    }
+
+    /// What stands before the first name of an object under name `parent`.
+    pub(crate) fn first_of(parent: u16) -> u16 {
+        if usize::from(parent) < DOC_SLOTS {
+            parent + DOC_SLOTS as u16
+        } else {
+            NO_SLOT
+        }
+    }
+
+    #[inline]
+    fn current(&self, i: u16) -> Option<&DocSlot> {
+        self.slots
+            .get(usize::from(i))
+            .filter(|s| s.generation == self.generation)
+    }
+
+    /// The name expected after `prev`, with its slot.
+    #[inline]
+    pub(crate) fn predicted(&self, prev: u16) -> Option<(u16, &DocSlot)> {
+        let next = self.current(prev)?.next;
+        if usize::from(next) >= DOC_SLOTS {
+            return None;
+        }
+        Some((next, self.current(next)?))
+    }
+
+    /// The class of the name `doc[a..b]` (raw, without escapes) and its
+    /// slot; `prev` is what stands before it (see the type's docs).
+    pub(crate) fn classify(
+        &mut self,
+        m: &KeyMatcher,
+        doc: &[u8],
+        (a, b): (usize, usize),
+        plain: bool,
+        prev: u16,
+    ) -> (KeyClass, u16) {
+        let generation = self.generation;
+        let h = raw_hash(doc, a, b);
+        let idx = (h >> 55) as usize % DOC_SLOTS;
+        let slot = &mut self.slots[idx];
+        let class = if slot.generation == generation
+            && slot.hash == h
+            && same(doc, (slot.start, slot.end), (a, b))
+        {
+            slot.class
+        } else {
+            let class = m.classify_cached(&doc[a..b]);
+            *slot = DocSlot {
+                generation,
+                hash: h,
+                start: a,
+                end: b,
+                class,
+                plain,
+                next: NO_SLOT,
+            };
+            class
+        };
+        // Slot indices are below DOC_SLOTS (512).
+        let idx = idx as u16;
+        if let Some(p) = self.slots.get_mut(usize::from(prev)) {
+            if p.generation != generation {
+                *p = DocSlot {
+                    generation,
+                    ..EMPTY
+                };
+            }
+            p.next = idx;
+        }
+        (class, idx)
+    }
+}
+
+/// Eight bytes of `doc` from `at` as a number, zero past the end.
+#[inline(always)]
+fn word(doc: &[u8], at: usize) -> u64 {
+    match doc.get(at..at + 8) {
+        Some(w) => {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(w);
+            u64::from_le_bytes(x)
+        }
+        None => {
+            let mut x = [0u8; 8];
+            for (i, &c) in doc.get(at..).unwrap_or_default().iter().take(8).enumerate() {
+                x[i] = c;
+            }
+            u64::from_le_bytes(x)
+        }
+    }
+}
+
+/// `doc[x]` and `doc[y]` hold the same bytes.
+#[inline(always)]
+pub(crate) fn same(doc: &[u8], x: (usize, usize), y: (usize, usize)) -> bool {
+    let n = x.1 - x.0;
+    if n != y.1 - y.0 {
+        return false;
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(doc, x.0 + i) != word(doc, y.0 + i) {
+            return false;
+        }
+        i += 8;
+    }
+    if i == n {
+        return true;
+    }
+    let mask = !0u64 >> (64 - 8 * (n - i));
+    (word(doc, x.0 + i) ^ word(doc, y.0 + i)) & mask == 0
+}
+
+/// A hash of the name `doc[a..b]` from its length and its first and last
+/// eight bytes (equality is checked on the bytes).
+#[inline(always)]
+fn raw_hash(doc: &[u8], a: usize, b: usize) -> u64 {
+    let n = b - a;
+    let (head, tail) = if n >= 8 {
+        (word(doc, a), word(doc, b - 8))
+    } else {
+        {
+            let mask = if n == 0 { 0 } else { !0u64 >> (64 - 8 * n) };
+            (word(doc, a) & mask, 0)
+        }
+    };
+    (head ^ tail.rotate_left(29) ^ (n as u64).rotate_left(50)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Classifies field names against every key pattern in one automaton pass.

@@ -17,6 +17,7 @@
 mod category;
 mod config;
 mod decode;
+mod index;
 mod json;
 mod keys;
 mod redactor;

@@ -143,6 +143,78 @@ fn json_bodies_keep_structure_and_record_paths() {
     assert!(count >= 12, "{count}");
 }
 
+/// Field names are classified once per document and then recognised in
+/// place as "the name that followed the previous one last time": a name that
+/// only looks like the expected one, or that changes from record to record,
+/// must still get its own class.
+#[test]
+fn repeated_records_with_changing_names_are_classified_each_time() {
+    let r = redactor();
+    let body = r#"[{"a":1,"password":"p1","pin":"1234"},
+{"a":1,"passwort":"p2","pinned":"5678"},
+{"a":1,"password":"p3","pin":"4321"},
+{"a":1,"password_hint":"p4","pin":"0000"},
+{"a":1,"pass":"p5"},{"a":1,"password":"p6","note":{"password":"p7"}},
+{"a":1,"password":"p8","note":{"passwort":"p9"}}]"#;
+    let (out, report) = r.redact_body_bytes("application/json", body.as_bytes(), "b");
+    let out = String::from_utf8(out.expect("changed")).expect("utf-8");
+    let v: Value = serde_json::from_str(&out).expect("parses");
+    let secret = |x: &Value| {
+        x.as_str()
+            .is_some_and(|s| s.starts_with("REDACTED-SECRET-"))
+    };
+    assert!(secret(&v[0]["password"]) && secret(&v[0]["pin"]), "{out}");
+    assert_eq!(v[1]["passwort"], "p2", "{out}");
+    assert_eq!(v[1]["pinned"], "5678", "{out}");
+    assert!(secret(&v[2]["password"]) && secret(&v[2]["pin"]), "{out}");
+    // `*password*` matches a longer name that starts like the expected one.
+    assert!(
+        secret(&v[3]["password_hint"]) && secret(&v[3]["pin"]),
+        "{out}"
+    );
+    assert_eq!(v[4]["pass"], "p5", "{out}");
+    assert!(secret(&v[5]["password"]) && secret(&v[5]["note"]["password"]));
+    assert!(secret(&v[6]["password"]), "{out}");
+    assert_eq!(v[6]["note"]["passwort"], "p9", "{out}");
+    let paths: Vec<&str> = report.findings.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "b$[0].password",
+            "b$[0].pin",
+            "b$[2].password",
+            "b$[2].pin",
+            "b$[3].password_hint",
+            "b$[3].pin",
+            "b$[5].password",
+            "b$[5].note.password",
+            "b$[6].password",
+        ]
+    );
+}
+
+/// The name cache is reused from one document to the next on a thread; what
+/// it learnt about one document must not leak into the next, even where the
+/// next holds a different name of the same length at the same place.
+#[test]
+fn one_documents_names_do_not_carry_over_to_the_next() {
+    let r = redactor();
+    for _ in 0..3 {
+        let (out, _) = r.redact_body_bytes(
+            "application/json",
+            br#"{"password":"a","x":{"password":"b"}}"#,
+            "b",
+        );
+        assert!(out.is_some());
+        let (out, report) = r.redact_body_bytes(
+            "application/json",
+            br#"{"passXord":"a","x":{"passXord":"b"}}"#,
+            "b",
+        );
+        assert_eq!(out, None, "{:?}", report.findings);
+    }
+}
+
 #[test]
 fn headers_query_form_path_and_cookies() {
     let ex = exchange(
