@@ -32,8 +32,12 @@ count() { # binary iters case → instructions
 
 printf 'binary\tcase\tbytes\tinstructions/byte\n'
 for b in "${bins[@]}"; do
-  for c in json_clean json_personal; do
+  for c in json_clean json_sparse json_personal; do
     bytes=$("$b" --secs 0.01 --case "$c" | awk -F'\t' -v c="$c" '$1 == c {print $2}')
+    if [ -z "$bytes" ]; then # an older build without this case
+      printf '%s\t%s\t-\t-\n' "$b" "$c"
+      continue
+    fi
     base=$(count "$b" 0 "$c")
     total=$(count "$b" "$ITERS" "$c")
     awk -v b="$b" -v c="$c" -v n="$bytes" -v t="$total" -v z="$base" -v i="$ITERS" \

@@ -33,6 +33,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = Rng::new(20261122);
     let personal = corpus::orders_body(&mut rng, true, 1 << 20);
     let clean = corpus::orders_body(&mut rng, false, 1 << 20);
+    // Goal D1's density, at most one finding per KB: personal data in one
+    // record in five (about 0.8 findings per KB).
+    let sparse = corpus::orders_body_every(&mut rng, 5, 1 << 20);
     let personal_10k = corpus::orders_body(&mut rng, true, 10 * 1024);
 
     if let Some(dir) = arg("--write-corpus") {
@@ -46,10 +49,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // instruction counting under `valgrind --tool=callgrind`.
     if let Some(n) = arg("--iters") {
         let n: u64 = n.parse()?;
-        let body = if only.as_deref() == Some("json_clean") {
-            &clean
-        } else {
-            &personal
+        let body = match only.as_deref() {
+            Some("json_clean") => &clean,
+            Some("json_sparse") => &sparse,
+            _ => &personal,
         };
         for _ in 0..n {
             black_box(r.redact_body_bytes(
@@ -80,7 +83,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         clean.len()
     );
 
-    for (name, body) in [("json_personal", &personal), ("json_clean", &clean)] {
+    for (name, body) in [
+        ("json_personal", &personal),
+        ("json_sparse", &sparse),
+        ("json_clean", &clean),
+    ] {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }

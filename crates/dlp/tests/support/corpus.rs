@@ -504,14 +504,20 @@ pub(crate) fn order_json(r: &mut Rng, personal: bool) -> String {
 
 /// A JSON array of order records of about `target` bytes.
 pub(crate) fn orders_body(r: &mut Rng, personal: bool, target: usize) -> String {
+    orders_body_every(r, usize::from(personal), target)
+}
+
+/// As [`orders_body`], with personal data in every `every`-th record only
+/// (none when `every` is 0): `every = 5` gives about 0.8 findings per KB.
+pub(crate) fn orders_body_every(r: &mut Rng, every: usize, target: usize) -> String {
     let mut out = String::from("{\"data\":[");
-    let mut first = true;
+    let mut n = 0;
     while out.len() < target {
-        if !first {
+        if n > 0 {
             out.push(',');
         }
-        first = false;
-        out.push_str(&order_json(r, personal));
+        out.push_str(&order_json(r, every > 0 && n % every == 0));
+        n += 1;
     }
     out.push_str("],\"has_more\":true}");
     out
