@@ -13,7 +13,7 @@ use crate::decode::{self, Decoded};
 use crate::index::Index;
 use crate::keys::{same, KeyCache, KeyClass, NO_SLOT};
 use crate::redactor::{splice, Cx, Edit, Redactor, Rule};
-use crate::scan::Hints;
+use crate::scan::{is_trigger, Hints};
 
 /// Nesting deeper than this is not treated as JSON (serde_json stops at 128).
 const MAX_DEPTH: usize = 4096;
@@ -217,7 +217,8 @@ impl Walker<'_, '_> {
             i = self.ix.next_stop(i)?;
             if s[i] == b'"' {
                 self.pos = i + 1;
-                self.plain = !esc && i - start < 20 && !self.ix.any_trigger(start, i);
+                // Short strings only: longer ones are scanned whatever they hold.
+                self.plain = !esc && i - start < 20 && !s[start..i].iter().any(|&b| is_trigger(b));
                 return Some((start, i, esc));
             }
             esc = true;
@@ -293,9 +294,12 @@ impl Walker<'_, '_> {
             Some(Frame::Obj { slot, .. }) => *slot,
             _ => NO_SLOT,
         };
-        // Most names are the one that followed the previous name last time:
-        // compare it in place, and skip lexing, classifying and scanning.
-        if let Some((slot, p)) = self.keys.predicted(prev) {
+        // Most names are one that followed the previous name before: compare
+        // them in place, and skip lexing, classifying and scanning.
+        for slot in self.keys.successors(prev) {
+            let Some(&p) = self.keys.name(slot) else {
+                continue;
+            };
             let (a, n) = (self.pos + 1, p.end - p.start);
             if p.plain
                 && self.s.get(a + n) == Some(&b'"')

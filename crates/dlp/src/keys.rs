@@ -158,8 +158,10 @@ pub(crate) struct DocSlot {
     pub(crate) class: KeyClass,
     /// The name holds no byte that can start a finding (see `json::Walker`).
     pub(crate) plain: bool,
-    /// The slot of the name that followed this one last time in an object.
-    next: u16,
+    /// The slots of the names that followed this one the last two times
+    /// they differed (`id` is followed by one name in an order and by
+    /// another in its customer).
+    next: [u16; 2],
 }
 
 const EMPTY: DocSlot = DocSlot {
@@ -169,7 +171,7 @@ const EMPTY: DocSlot = DocSlot {
     end: 0,
     class: KeyClass::None,
     plain: true,
-    next: NO_SLOT,
+    next: [NO_SLOT; 2],
 };
 
 thread_local! {
@@ -182,9 +184,9 @@ thread_local! {
 /// Field names already classified in one document, found by their raw bytes
 /// in it. A payload repeats its names (arrays of records), and even the
 /// per-thread cache costs a copy, a hash and a thread-local access per name.
-/// Here the walker first tries the name that followed the previous name last
-/// time (for an object's first name: the first name of the last object under
-/// the same parent name), and checks it against the bytes in place.
+/// Here the walker first tries the names that followed the previous name
+/// before (for an object's first name: the first names of earlier objects
+/// under the same parent name), and checks them against the bytes in place.
 ///
 /// Slots `0..DOC_SLOTS` hold names; slot `DOC_SLOTS + p` stands before the
 /// first name of objects under name `p`, and `NO_SLOT` before the first name
@@ -234,14 +236,19 @@ impl KeyCache {
             .filter(|s| s.generation == self.generation)
     }
 
-    /// The name expected after `prev`, with its slot.
+    /// The slots of the names expected after `prev`, likeliest first.
     #[inline]
-    pub(crate) fn predicted(&self, prev: u16) -> Option<(u16, &DocSlot)> {
-        let next = self.current(prev)?.next;
-        if usize::from(next) >= DOC_SLOTS {
+    pub(crate) fn successors(&self, prev: u16) -> [u16; 2] {
+        self.current(prev).map_or([NO_SLOT; 2], |p| p.next)
+    }
+
+    /// The name in slot `i`, if it was seen in this document.
+    #[inline]
+    pub(crate) fn name(&self, i: u16) -> Option<&DocSlot> {
+        if usize::from(i) >= DOC_SLOTS {
             return None;
         }
-        Some((next, self.current(next)?))
+        self.current(i)
     }
 
     /// The class of the name `doc[a..b]` (raw, without escapes) and its
@@ -256,25 +263,35 @@ impl KeyCache {
     ) -> (KeyClass, u16) {
         let generation = self.generation;
         let h = raw_hash(doc, a, b);
-        let idx = (h >> 55) as usize % DOC_SLOTS;
-        let slot = &mut self.slots[idx];
-        let class = if slot.generation == generation
-            && slot.hash == h
-            && same(doc, (slot.start, slot.end), (a, b))
-        {
-            slot.class
-        } else {
-            let class = m.classify_cached(&doc[a..b]);
-            *slot = DocSlot {
-                generation,
-                hash: h,
-                start: a,
-                end: b,
-                class,
-                plain,
-                next: NO_SLOT,
-            };
-            class
+        // Two-way: a name lives in one of two neighbouring slots, so that two
+        // names of one object that hash alike do not evict each other.
+        let home = (h >> 55) as usize % DOC_SLOTS;
+        let hit = [home, home ^ 1].into_iter().find(|&i| {
+            let s = &self.slots[i];
+            s.generation == generation && s.hash == h && same(doc, (s.start, s.end), (a, b))
+        });
+        let (idx, class) = match hit {
+            Some(i) => (i, self.slots[i].class),
+            None => {
+                let class = m.classify_cached(&doc[a..b]);
+                let i = if self.slots[home].generation == generation
+                    && self.slots[home ^ 1].generation != generation
+                {
+                    home ^ 1
+                } else {
+                    home
+                };
+                self.slots[i] = DocSlot {
+                    generation,
+                    hash: h,
+                    start: a,
+                    end: b,
+                    class,
+                    plain,
+                    next: [NO_SLOT; 2],
+                };
+                (i, class)
+            }
         };
         // Slot indices are below DOC_SLOTS (512).
         let idx = idx as u16;
@@ -285,7 +302,9 @@ impl KeyCache {
                     ..EMPTY
                 };
             }
-            p.next = idx;
+            if p.next[0] != idx {
+                p.next = [idx, p.next[0]];
+            }
         }
         (class, idx)
     }

@@ -85,9 +85,9 @@ fn is_b64url(b: u8) -> bool {
 }
 
 /// Bytes without which a short text holds no finding (see `might_match`;
-/// `json::STR` holds the same set).
+/// the JSON walker uses it for short strings too).
 #[inline]
-fn is_trigger(b: u8) -> bool {
+pub(crate) fn is_trigger(b: u8) -> bool {
     class(b) & DIGIT != 0 || matches!(b, b'@' | b':' | b'=' | b'+' | b'(' | b'-')
 }
 
