@@ -332,22 +332,7 @@ fn word(doc: &[u8], at: usize) -> u64 {
 /// `doc[x]` and `doc[y]` hold the same bytes.
 #[inline(always)]
 pub(crate) fn same(doc: &[u8], x: (usize, usize), y: (usize, usize)) -> bool {
-    let n = x.1 - x.0;
-    if n != y.1 - y.0 {
-        return false;
-    }
-    let mut i = 0;
-    while i + 8 <= n {
-        if word(doc, x.0 + i) != word(doc, y.0 + i) {
-            return false;
-        }
-        i += 8;
-    }
-    if i == n {
-        return true;
-    }
-    let mask = !0u64 >> (64 - 8 * (n - i));
-    (word(doc, x.0 + i) ^ word(doc, y.0 + i)) & mask == 0
+    x.1 - x.0 == y.1 - y.0 && doc.get(x.0..x.1) == doc.get(y.0..y.1)
 }
 
 /// A hash of the name `doc[a..b]` from its length and its first and last
