@@ -262,7 +262,7 @@ impl KeyCache {
         prev: u16,
     ) -> (KeyClass, u16) {
         let generation = self.generation;
-        let h = raw_hash(doc, a, b);
+        let h = raw_hash(&doc[a..b]);
         // Two-way: a name lives in one of two neighbouring slots, so that two
         // names of one object that hash alike do not evict each other.
         let home = (h >> 55) as usize % DOC_SLOTS;
@@ -310,45 +310,20 @@ impl KeyCache {
     }
 }
 
-/// Eight bytes of `doc` from `at` as a number, zero past the end.
-#[inline(always)]
-fn word(doc: &[u8], at: usize) -> u64 {
-    match doc.get(at..at + 8) {
-        Some(w) => {
-            let mut x = [0u8; 8];
-            x.copy_from_slice(w);
-            u64::from_le_bytes(x)
-        }
-        None => {
-            let mut x = [0u8; 8];
-            for (i, &c) in doc.get(at..).unwrap_or_default().iter().take(8).enumerate() {
-                x[i] = c;
-            }
-            u64::from_le_bytes(x)
-        }
-    }
-}
-
 /// `doc[x]` and `doc[y]` hold the same bytes.
 #[inline(always)]
 pub(crate) fn same(doc: &[u8], x: (usize, usize), y: (usize, usize)) -> bool {
     x.1 - x.0 == y.1 - y.0 && doc.get(x.0..x.1) == doc.get(y.0..y.1)
 }
 
-/// A hash of the name `doc[a..b]` from its length and its first and last
-/// eight bytes (equality is checked on the bytes).
-#[inline(always)]
-fn raw_hash(doc: &[u8], a: usize, b: usize) -> u64 {
-    let n = b - a;
-    let (head, tail) = if n >= 8 {
-        (word(doc, a), word(doc, b - 8))
-    } else {
-        {
-            let mask = if n == 0 { 0 } else { !0u64 >> (64 - 8 * n) };
-            (word(doc, a) & mask, 0)
-        }
-    };
-    (head ^ tail.rotate_left(29) ^ (n as u64).rotate_left(50)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+/// A hash of a name, to pick its slot (equality is checked on the bytes).
+/// Only names that were not predicted get here.
+fn raw_hash(key: &[u8]) -> u64 {
+    key.iter()
+        .fold(key.len() as u64, |h, &c| {
+            (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
+        })
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
