@@ -11,9 +11,9 @@
 use crate::category::Cat;
 use crate::decode::{self, Decoded};
 use crate::index::Index;
-use crate::keys::{same, KeyCache, KeyClass, NO_SLOT};
+use crate::keys::{KeyCache, KeyClass, NO_SLOT};
 use crate::redactor::{splice, Cx, Edit, Redactor, Rule};
-use crate::scan::{is_trigger, Hints};
+use crate::scan::Hints;
 
 /// Nesting deeper than this is not treated as JSON (serde_json stops at 128).
 const MAX_DEPTH: usize = 4096;
@@ -207,7 +207,7 @@ impl Walker<'_, '_> {
     }
 
     /// A string at `pos`: returns its content span and whether it holds
-    /// escapes; sets `plain` when no byte of it could start a finding.
+    /// escapes; sets `plain` when `Scanner::might_match` rules out a finding.
     fn string(&mut self) -> Option<(usize, usize, bool)> {
         let s = self.s;
         let start = self.pos + 1;
@@ -217,8 +217,11 @@ impl Walker<'_, '_> {
             i = self.ix.next_stop(i)?;
             if s[i] == b'"' {
                 self.pos = i + 1;
-                // Short strings only: longer ones are scanned whatever they hold.
-                self.plain = !esc && i - start < 20 && !s[start..i].iter().any(|&b| is_trigger(b));
+                self.plain = !esc
+                    && !self
+                        .r
+                        .scanner
+                        .might_match_given(&s[start..i], self.ix.any_cand(start, i));
                 return Some((start, i, esc));
             }
             esc = true;
@@ -301,10 +304,7 @@ impl Walker<'_, '_> {
                 continue;
             };
             let (a, n) = (self.pos + 1, p.end - p.start);
-            if p.plain
-                && self.s.get(a + n) == Some(&b'"')
-                && same(self.s, (p.start, p.end), (a, a + n))
-            {
+            if p.plain && p.stands_at(self.s, a) {
                 let own = p.class;
                 self.pos = a + n + 1;
                 self.ws();
@@ -395,7 +395,7 @@ impl Walker<'_, '_> {
             return;
         }
         let rule = self.r.rule(self.class());
-        // Nothing to do for plain text too short to hold any finding.
+        // Nothing to do for text that cannot hold a finding.
         if matches!(rule, Rule::Scan(_))
             && (b - a < 5 || self.plain)
             && !esc

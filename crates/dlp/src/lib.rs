@@ -17,6 +17,8 @@
 mod category;
 mod config;
 mod decode;
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod json;
 mod keys;

@@ -351,6 +351,13 @@ impl Redactor {
                 {
                     return;
                 }
+                if hints == Hints::NONE
+                    && alt.is_none()
+                    && self.scanner.custom.is_empty()
+                    && scan::is_timestamp(text)
+                {
+                    return;
+                }
                 let mut hits = std::mem::take(&mut cx.hits);
                 hits.clear();
                 self.scanner.scan(text, hints, &mut hits);

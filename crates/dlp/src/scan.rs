@@ -84,11 +84,127 @@ fn is_b64url(b: u8) -> bool {
     class(b) & (ALNUM | URLX) != 0
 }
 
-/// Bytes without which a short text holds no finding (see `might_match`;
-/// the JSON walker uses it for short strings too).
+/// Bytes of which every built-in finding in a text shorter than 40 bytes
+/// holds at least one (see [`Scanner::might_match`]): digits, `@ + ( = : -`,
+/// `A` (AWS and Google keys) and `J` (`eyJ`). The range `(`..=`A` takes in
+/// a few bytes more (`) * , . / ; < > ?`): that keeps the JSON index to one
+/// range compare, and only costs a closer look at strings holding them.
 #[inline]
-pub(crate) fn is_trigger(b: u8) -> bool {
-    class(b) & DIGIT != 0 || matches!(b, b'@' | b':' | b'=' | b'+' | b'(' | b'-')
+pub(crate) fn is_cand(b: u8) -> bool {
+    (b'('..=b'A').contains(&b) || b == b'J'
+}
+
+/// The body of [`Scanner::might_match`] for a text shorter than 40 bytes.
+fn content_may_match(s: &[u8]) -> bool {
+    let n = s.len();
+    // The byte before `i` is alphanumeric or `_`.
+    let mut in_word = false;
+    for i in 0..n {
+        let b = s[i];
+        let c = class(b);
+        if c & ALNUM == 0 {
+            match b {
+                b'@' | b'+' | b'(' | b'=' | b':' => return true,
+                b'-' if s.get(i + 1) == Some(&b'-') => return true,
+                _ => {}
+            }
+            in_word = b == b'_';
+            continue;
+        }
+        if !in_word {
+            let next = |k: usize| s.get(i + k).copied().unwrap_or(0);
+            let starts_finding = if c & DIGIT != 0 {
+                digit_run_may_match(s, i)
+            } else if b == b'A' {
+                matches!(next(1), b'K' | b'S' | b'B' | b'C' | b'3' | b'I')
+            } else if b == b'e' {
+                next(1) == b'y' && next(2) == b'J'
+            } else {
+                c & UPPER != 0
+                    && class(next(1)) & UPPER != 0
+                    && is_digit(next(2))
+                    && is_digit(next(3))
+            };
+            if starts_finding {
+                return true;
+            }
+        }
+        in_word = true;
+    }
+    false
+}
+
+/// Whether `s` is exactly an ISO 8601 date (`2026-05-12`) or a UTC or
+/// offset date-time (`2026-05-12T13:22:11.123Z`, `2026-05-12T13:22+02:00`),
+/// up to nanoseconds. Without a phone or SSN hint, `scan` finds nothing in
+/// such a text (its digit groups are too short, or end next to a letter),
+/// so the JSON walker skips the scan; a property test and the `dlp_redact`
+/// fuzz target hold `scan` to this. Most records of most APIs hold some.
+pub(crate) fn is_timestamp(s: &[u8]) -> bool {
+    fn digits(s: &[u8], n: usize) -> Option<&[u8]> {
+        (s.len() >= n && s[..n].iter().all(u8::is_ascii_digit)).then(|| &s[n..])
+    }
+    fn lit(s: &[u8], c: u8) -> Option<&[u8]> {
+        s.split_first()
+            .filter(|(&b, _)| b == c)
+            .map(|(_, rest)| rest)
+    }
+    let date = || -> Option<&[u8]> {
+        let r = lit(digits(s, 4)?, b'-')?;
+        digits(lit(digits(r, 2)?, b'-')?, 2)
+    };
+    let Some(rest) = date() else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let time = || -> Option<&[u8]> {
+        let mut r = digits(lit(digits(lit(rest, b'T')?, 2)?, b':')?, 2)?;
+        if let Some(sec) = lit(r, b':') {
+            r = digits(sec, 2)?;
+            if let Some(frac) = lit(r, b'.') {
+                let n = frac.iter().take_while(|b| b.is_ascii_digit()).count();
+                if !(1..=9).contains(&n) {
+                    return None;
+                }
+                r = &frac[n..];
+            }
+        }
+        Some(r)
+    };
+    match time() {
+        Some(b"Z") => true,
+        Some([b'+' | b'-', zone @ ..]) => {
+            zone.len() == 5
+                && zone[2] == b':'
+                && digits(zone, 2).is_some()
+                && digits(&zone[3..], 2).is_some()
+        }
+        _ => false,
+    }
+}
+
+/// Whether the digit at `i`, which starts a word, can begin a numeric
+/// finding (see `Scanner::numeric`): not after `x.`, `x-` or `x/`, and at
+/// least four digits before the run of digits and separators ends (seven
+/// digits, or an IPv4 address's four groups, are needed).
+fn digit_run_may_match(s: &[u8], i: usize) -> bool {
+    if i >= 2 && matches!(s[i - 1], b'.' | b'-' | b'/') && is_alnum(s[i - 2]) {
+        return false;
+    }
+    let mut digits = 0;
+    for &b in &s[i..] {
+        if is_digit(b) {
+            digits += 1;
+            if digits == 4 {
+                return true;
+            }
+        } else if !matches!(b, b' ' | b'-' | b'.' | b')') {
+            return false;
+        }
+    }
+    false
 }
 
 /// One finding in a scanned buffer: `start..end` holds a value of `cat`.
@@ -158,12 +274,27 @@ pub(crate) struct Scanner {
 const MAX_GROUPS: usize = 8;
 
 impl Scanner {
-    /// False when `s` cannot hold any finding: short, without any byte that
-    /// starts or confirms a candidate (digits, `@`, `:`, `=`, `+`, `(`, `-`).
-    /// Most JSON keys and enum-like values stop here.
-    #[inline]
+    /// False when `scan` cannot find anything in `s`: a quick reading that
+    /// looks only at what every built-in finding needs. Most JSON keys and
+    /// values, ids and enum-like strings stop here, whatever their length.
+    ///
+    /// A finding needs one of: `@` (email), `+` or `(` (phone), `=` or `:`
+    /// (assignment, IPv6), `--` (PEM), a run of 40 bytes (secret key), or a
+    /// word that starts (not after `_`) with `A` and a second letter of an
+    /// AWS or Google key prefix, `eyJ` (JWT), two capitals and two digits
+    /// (IBAN), or a digit that begins a run of at least four digits among
+    /// spaces, `-`, `.` and `)` (IPv4, phone, card and SSN need seven digits,
+    /// or four groups). A property test and the `dlp_redact` fuzz target
+    /// hold `scan` to this.
     pub(crate) fn might_match(&self, s: &[u8]) -> bool {
-        s.len() >= 20 || !self.custom.is_empty() || s.iter().any(|&b| is_trigger(b))
+        self.might_match_given(s, true)
+    }
+
+    /// As [`Scanner::might_match`], told whether `s` holds any byte for
+    /// which [`is_cand`] is true (the JSON walker reads that off its index).
+    #[inline]
+    pub(crate) fn might_match_given(&self, s: &[u8], any_cand: bool) -> bool {
+        s.len() >= 40 || !self.custom.is_empty() || (any_cand && content_may_match(s))
     }
 
     /// Appends every finding in `s` to `hits`, sorted by start and without
@@ -937,6 +1068,46 @@ fn pem_end(s: &[u8], i: usize) -> Option<usize> {
     }
 }
 
+/// Checks `might_match_given` against `scan` on one text, under every
+/// hint, and `is_timestamp` without hints: returns whether the text held a
+/// finding and whether the quick reading ruled it out. Panics when either
+/// ruled out a text with a finding.
+pub(crate) fn check_quick_reading(sc: &Scanner, s: &[u8]) -> (bool, bool) {
+    let any_cand = s.iter().any(|&b| is_cand(b));
+    let ruled_out = !sc.might_match_given(s, any_cand);
+    let mut found = false;
+    let mut hits = Vec::new();
+    if is_timestamp(s) {
+        sc.scan(s, Hints::NONE, &mut hits);
+        assert!(
+            hits.is_empty(),
+            "timestamp {:?} holds {hits:?}",
+            String::from_utf8_lossy(s)
+        );
+    }
+    for hints in [
+        Hints::NONE,
+        Hints {
+            phone: true,
+            ssn: false,
+        },
+        Hints {
+            phone: false,
+            ssn: true,
+        },
+    ] {
+        hits.clear();
+        sc.scan(s, hints, &mut hits);
+        found |= !hits.is_empty();
+        assert!(
+            hits.is_empty() || !ruled_out,
+            "{:?} holds {hits:?} under {hints:?}, but the quick reading ruled it out",
+            String::from_utf8_lossy(s)
+        );
+    }
+    (found, ruled_out)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -995,6 +1166,161 @@ pub(crate) mod tests {
     fn none(text: &str) {
         let f = one(text);
         assert!(f.is_empty(), "{text:?}: expected nothing, found {f:?}");
+    }
+
+    #[test]
+    fn the_quick_reading_never_rules_out_a_finding() {
+        // Random texts of near-miss pieces and bytes that matter to some
+        // detector, cut at random places, up to just past 40 bytes.
+        const PIECES: &[&str] = &[
+            "4242 4242 4242 4242",
+            "4242-4242-4242-4242",
+            "4242424242424242",
+            "+44 20 7946 0958",
+            "+14155550100",
+            "(415) 555-0100",
+            "415.555.0100",
+            "1-800-555-0199",
+            "4155550100",
+            "123-45-6789",
+            "123 45 6789",
+            "123456789",
+            "GB82WEST12345698765432",
+            "GB82 WEST 1234",
+            "DE89370400440532013000",
+            "192.168.1.1",
+            "10.0.0.1",
+            "1.2.3.4.5",
+            "::1",
+            "fe80::1",
+            "2001:db8::8a2e:370:7334",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",
+            "AKIAIOSFODNN7EXAMPLE",
+            "ASIA1234567890ABCDEF",
+            "A3T1234567890ABCDEFG",
+            "AIzaSyA-1234567890abcdefghijklmnopqrstu",
+            "alice@example.com",
+            "password=hunter2",
+            "token: abc",
+            "pin=1234",
+            "Authorization: Bearer x",
+            "-----BEGIN PRIVATE KEY-----",
+            "2026-05-12T13:22:11.123Z",
+            "v1.2.3",
+            "ord_7f3a9c0e",
+            "SKU-123456",
+            "cus_AbC123",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "1700000000000",
+            "12:30",
+        ];
+        const BYTES: &[u8] = b"0123456789 -.()+@:=/_AKISBCJ3eyzaXQwb\"'Tx";
+        let sc = scanner();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut findings, mut ruled_out) = (0, 0);
+        for _ in 0..100_000 {
+            let mut t = Vec::new();
+            let want = (next() % 44) as usize;
+            while t.len() < want {
+                if next() % 3 == 0 {
+                    let p = PIECES[(next() % PIECES.len() as u64) as usize].as_bytes();
+                    let from = (next() % 3) as usize % p.len();
+                    let to = p.len() - (next() % 3) as usize % (p.len() - from);
+                    t.extend_from_slice(&p[from..to]);
+                } else {
+                    t.push(BYTES[(next() % BYTES.len() as u64) as usize]);
+                }
+            }
+            let (f, r) = check_quick_reading(&sc, &t);
+            findings += usize::from(f);
+            ruled_out += usize::from(r);
+        }
+        // Not vacuous: many texts held findings, many were ruled out.
+        assert!(
+            findings > 10_000 && ruled_out > 10_000,
+            "{findings} {ruled_out}"
+        );
+    }
+
+    #[test]
+    fn timestamps_are_recognised_exactly() {
+        for t in [
+            "2026-05-12",
+            "2026-05-12T13:22Z",
+            "2026-05-12T13:22:11Z",
+            "2026-05-12T13:22:11.1Z",
+            "2026-05-12T13:22:11.123456789Z",
+            "2026-05-12T13:22:11+02:00",
+            "2026-05-12T13:22:11.123-07:30",
+        ] {
+            assert!(is_timestamp(t.as_bytes()), "{t}");
+        }
+        for t in [
+            "",
+            "2026-05-1",
+            "2026-05-12 13:22:11",
+            "2026-05-12T13:22:11",
+            "2026-05-12T13:22:11.Z",
+            "2026-05-12T13:22:11.1234567890Z",
+            "2026-05-12T13:22:11+0200",
+            "2026-05-12T13:22:11ZZ",
+            "x2026-05-12",
+            "2026-05-12x",
+            "202-605-1200",
+        ] {
+            assert!(!is_timestamp(t.as_bytes()), "{t}");
+        }
+    }
+
+    #[test]
+    fn timestamps_never_hold_findings() {
+        // Every shape `is_timestamp` accepts, with random digits (so some
+        // groups look like card, phone or IPv4 pieces).
+        let sc = scanner();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let digits = |k: usize, next: &mut dyn FnMut(u64) -> u64| -> String {
+            (0..k).map(|_| char::from(b'0' + next(10) as u8)).collect()
+        };
+        let mut seen = 0;
+        for _ in 0..50_000 {
+            let mut t = format!(
+                "{}-{}-{}",
+                digits(4, &mut next),
+                digits(2, &mut next),
+                digits(2, &mut next)
+            );
+            if next(4) > 0 {
+                t += &format!("T{}:{}", digits(2, &mut next), digits(2, &mut next));
+                if next(3) > 0 {
+                    t += &format!(":{}", digits(2, &mut next));
+                    if next(2) > 0 {
+                        let n = 1 + next(9) as usize;
+                        t += &format!(".{}", digits(n, &mut next));
+                    }
+                }
+                match next(3) {
+                    0 => t.push('Z'),
+                    1 => t += &format!("+{}:{}", digits(2, &mut next), digits(2, &mut next)),
+                    _ => t += &format!("-{}:{}", digits(2, &mut next), digits(2, &mut next)),
+                }
+            }
+            assert!(is_timestamp(t.as_bytes()), "{t}");
+            check_quick_reading(&sc, t.as_bytes());
+            seen += 1;
+        }
+        assert_eq!(seen, 50_000);
     }
 
     #[test]
