@@ -97,9 +97,8 @@ pub(crate) fn is_cand(b: u8) -> bool {
 /// The body of [`Scanner::might_match`] for a text shorter than 40 bytes.
 fn content_may_match(s: &[u8]) -> bool {
     let n = s.len();
-    // The byte before `i` is alphanumeric or `_`.
-    let mut in_word = false;
-    for i in 0..n {
+    let mut i = 0;
+    while i < n {
         let b = s[i];
         let c = class(b);
         if c & ALNUM == 0 {
@@ -108,10 +107,11 @@ fn content_may_match(s: &[u8]) -> bool {
                 b'-' if s.get(i + 1) == Some(&b'-') => return true,
                 _ => {}
             }
-            in_word = b == b'_';
+            i += 1;
             continue;
         }
-        if !in_word {
+        // A word starts here, unless it goes on from a `_`.
+        if i == 0 || s[i - 1] != b'_' {
             let next = |k: usize| s.get(i + k).copied().unwrap_or(0);
             let starts_finding = if c & DIGIT != 0 {
                 digit_run_may_match(s, i)
@@ -129,7 +129,11 @@ fn content_may_match(s: &[u8]) -> bool {
                 return true;
             }
         }
-        in_word = true;
+        // The rest of the word starts nothing.
+        i += 1;
+        while i < n && class(s[i]) & ALNUM != 0 {
+            i += 1;
+        }
     }
     false
 }

@@ -289,7 +289,10 @@ pub(crate) fn version(v: http::Version) -> &'static str {
 /// State shared by both ends of the capture queue.
 #[derive(Debug)]
 struct QueueCore {
-    queue: ArrayQueue<Captured>,
+    /// Boxed: the queue allocates and writes all its slots up front, and a
+    /// `Captured` is 840 bytes, so the default 10,000 slots held 8 MiB
+    /// resident in an idle proxy; boxed, an empty slot is 16 bytes.
+    queue: ArrayQueue<Box<Captured>>,
     /// The writer thread, to wake it early when a backlog builds.
     writer: Mutex<Option<std::thread::Thread>>,
     /// True while the writer is parked.
@@ -369,7 +372,7 @@ impl CaptureQueue {
             core.offering.fetch_sub(1, Ordering::SeqCst);
             return self.dropped(DropReason::SinkClosed);
         }
-        match core.queue.push(c) {
+        match core.queue.push(Box::new(c)) {
             Ok(()) => {
                 self.metrics.captures_queued.inc();
                 self.metrics.queue_depth.inc();
@@ -398,7 +401,7 @@ impl CaptureReceiver {
 
     /// Takes the oldest capture, if any.
     pub(crate) fn pop(&self) -> Option<Captured> {
-        self.core.queue.pop()
+        self.core.queue.pop().map(|c| *c)
     }
 
     /// Sleeps until `timeout` passes or a producer sees a backlog.
@@ -432,5 +435,39 @@ impl Clock {
 
     pub(crate) fn elapsed(self) -> Duration {
         self.0.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::registry::Registry;
+
+    use super::*;
+
+    /// Resident memory of this process, in bytes (Linux).
+    fn rss() -> usize {
+        let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
+        let pages: usize = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .expect("resident pages");
+        pages * 4096
+    }
+
+    #[test]
+    fn an_empty_queue_costs_little_memory() {
+        // The queue writes every slot when it is made; with captures stored
+        // in place, 100,000 slots were 81 MiB resident at once.
+        let metrics = Metrics::register(&mut Registry::default());
+        let before = rss();
+        let (queue, rx) = CaptureQueue::new(100_000, 1024, metrics);
+        let grown = rss().saturating_sub(before);
+        assert!(
+            grown < 40 << 20,
+            "an empty queue of 100,000 captures took {} MiB",
+            grown >> 20
+        );
+        drop((queue, rx));
     }
 }
