@@ -422,15 +422,19 @@ impl Walker<'_, '_> {
                 if !int || b - a < 7 {
                     return;
                 }
-                let mut hits = std::mem::take(&mut cx.hits);
-                hits.clear();
-                self.r.scanner.scan(text, hints, &mut hits);
-                let found = hits
-                    .first()
-                    .filter(|h| h.start == 0 && h.end == text.len())
-                    .map(|h| h.cat);
-                cx.hits = hits;
-                found
+                if self.r.scanner.custom.is_empty() {
+                    self.r.scanner.whole_number(text, hints)
+                } else {
+                    let mut hits = std::mem::take(&mut cx.hits);
+                    hits.clear();
+                    self.r.scanner.scan(text, hints, &mut hits);
+                    let found = hits
+                        .first()
+                        .filter(|h| h.start == 0 && h.end == text.len())
+                        .map(|h| h.cat);
+                    cx.hits = hits;
+                    found
+                }
             }
         };
         let Some(cat) = cat else {

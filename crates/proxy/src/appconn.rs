@@ -3,20 +3,17 @@
 //!
 //! An HTTP/1.1 client sends one request at a time on a connection, so the
 //! inbound side needs exactly one connection to the app per client
-//! connection. Going through the pooled client instead costs, per request,
-//! a pool checkout (a hashed key and an idle list), a channel hop to the
-//! pooled connection's task, a oneshot back and a task wake-up
-//! (docs/benchmarks.md has the profile). Here the inbound connection owns a
-//! `hyper::client::conn::http1` connection to the app and polls it itself:
-//! while it waits for the app's response head, and then from the response
-//! body it hands to hyper's server (see [`Leased`]). When that body ends, the
-//! connection goes back to its slot for the client's next request; if the
-//! body is dropped half-read (the client went away), the connection is
-//! dropped with it, since its state is unknown.
+//! connection (see `tapwire_conn` for why not the pooled client). The
+//! inbound connection owns a `hyper::client::conn::http1` connection to
+//! the app and polls it itself: while it waits for the app's response
+//! head, and then from the response body it hands to hyper's server (see
+//! [`Leased`]). When that body ends, the connection goes back to its slot
+//! for the client's next request; if the body is dropped half-read (the
+//! client went away), the connection is dropped with it, since its state
+//! is unknown.
 //!
 //! Upgrades (WebSocket) and HTTP/2 keep using the pooled clients.
 
-use std::future::Future as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -29,6 +26,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use tapwire_conn::{drive, Owned};
 use tokio::net::TcpStream;
 
 use crate::forward::UpBody;
@@ -39,9 +37,7 @@ type Connection = http1::Connection<TokioIo<TcpStream>, UpBody>;
 /// future that must be polled for anything to move.
 pub(crate) struct AppConn {
     sender: http1::SendRequest<UpBody>,
-    /// `None` once the connection future has finished (the app closed it,
-    /// or it failed). Dropping it then is what tells `sender` it is closed.
-    conn: Option<Pin<Box<Connection>>>,
+    conn: Owned<Connection>,
 }
 
 /// The idle connection of one inbound connection, if it has one.
@@ -85,14 +81,8 @@ impl SendError {
     /// why: a kept-alive connection the app closed or reset before
     /// answering is retried for idempotent methods (RFC 9110 §9.2.2).
     pub(crate) fn retry_safe(&self, method: &http::Method) -> Option<&'static str> {
-        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
         let Self::Http(e) = self else { return None };
-        let reset = std::error::Error::source(e)
-            .and_then(|s| s.downcast_ref::<std::io::Error>())
-            .is_some_and(|io| {
-                matches!(io.kind(), ConnectionReset | BrokenPipe | ConnectionAborted)
-            });
-        ((e.is_incomplete_message() || e.is_canceled() || reset) && method.is_idempotent())
+        ((e.is_canceled() || tapwire_conn::dropped_under_request(e)) && method.is_idempotent())
             .then_some("upstream closed the connection before answering")
     }
 }
@@ -127,11 +117,11 @@ impl AppSlot {
         // connection gets it there); a connection the app closed while idle
         // is replaced once.
         let AppConn { sender, conn } = &mut app;
-        if drive_with(conn, sender.ready()).await.is_err() {
+        if drive(conn, sender.ready()).await.is_err() {
             app = open(target).await?;
         }
         let AppConn { sender, conn } = &mut app;
-        match drive_with(conn, sender.send_request(req)).await {
+        match drive(conn, sender.send_request(req)).await {
             Ok(resp) => Ok((
                 resp,
                 Lease {
@@ -163,30 +153,6 @@ async fn open(target: AppTarget) -> Result<AppConn, SendError> {
         sender,
         conn: Some(Box::pin(conn)),
     })
-}
-
-/// Polls `fut` to completion while polling the connection too, in this
-/// task. A finished connection is dropped at once, so that `fut` (waiting
-/// on its request half) learns that it closed.
-async fn drive_with<F: std::future::Future>(
-    conn: &mut Option<Pin<Box<Connection>>>,
-    fut: F,
-) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        poll_conn(conn, cx);
-        fut.as_mut().poll(cx)
-    })
-    .await
-}
-
-/// Moves the connection along; drops it once it has finished.
-fn poll_conn(conn: &mut Option<Pin<Box<Connection>>>, cx: &mut Context<'_>) {
-    if let Some(c) = conn.as_mut() {
-        if c.as_mut().poll(cx).is_ready() {
-            *conn = None;
-        }
-    }
 }
 
 /// The app connection while its response body streams to the client.
@@ -256,7 +222,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.project();
         if let Some(app) = this.lease.app.as_mut() {
-            poll_conn(&mut app.conn, cx);
+            tapwire_conn::poll(&mut app.conn, cx);
         }
         let polled = this.inner.poll_frame(cx);
         match &polled {

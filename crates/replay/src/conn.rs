@@ -1,18 +1,13 @@
 //! One HTTP/1.1 connection per virtual user, driven inside the VU's own
-//! task.
+//! task (see `tapwire_conn`).
 //!
 //! The pooled client (`hyper_util`'s legacy `Client`) costs about half of
-//! the generator's per-request work on HTTP/1.1: a pool checkout that
-//! hashes the key and walks the idle list, a channel hop to the
-//! connection's task and a oneshot back, one more task wake-up per request,
-//! and connect races that open more connections than there are VUs (see
-//! docs/benchmarks.md). A closed-model VU sends one request at a time, so it
-//! needs exactly one connection: here it owns a `hyper::client::conn::http1`
-//! connection and polls it itself while it waits for the answer. `--vus N`
-//! then means N connections, as `-c N` does for wrk.
-
-use std::future::Future;
-use std::pin::Pin;
+//! the generator's per-request work on HTTP/1.1, and its connect races open
+//! more connections than there are VUs (see docs/benchmarks.md). A
+//! closed-model VU sends one request at a time, so it needs exactly one
+//! connection: here it owns a `hyper::client::conn::http1` connection and
+//! polls it itself while it waits for the answer. `--vus N` then means N
+//! connections, as `-c N` does for wrk.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Uri};
@@ -20,18 +15,15 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::client::conn::http1;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
+use tapwire_conn::{drive, dropped_under_request, Owned};
 use tower_service::Service as _;
 
 use crate::run::error_chain;
 
 type Io = <HttpsConnector<HttpConnector> as tower_service::Service<Uri>>::Response;
 type Connection = http1::Connection<Io, Full<Bytes>>;
-/// The request half and the connection it needs polled (`None` once that
-/// has finished: dropping it is what tells the request half it closed).
-type Live = (
-    http1::SendRequest<Full<Bytes>>,
-    Option<Pin<Box<Connection>>>,
-);
+/// The request half and the connection it needs polled.
+type Live = (http1::SendRequest<Full<Bytes>>, Owned<Connection>);
 
 /// A VU's connection to the target; opened on first use and again after
 /// the target closed it or a request on it failed.
@@ -174,18 +166,6 @@ impl VuConn {
     }
 }
 
-/// Whether the target dropped the connection under a request it had not
-/// answered: closed it (incomplete message) or reset it (it closed with the
-/// request unread). Both happen when a kept-alive connection is closed by
-/// the target just as a request goes out.
-fn dropped_under_request(e: &hyper::Error) -> bool {
-    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
-    e.is_incomplete_message()
-        || std::error::Error::source(e)
-            .and_then(|s| s.downcast_ref::<std::io::Error>())
-            .is_some_and(|io| matches!(io.kind(), ConnectionReset | BrokenPipe | ConnectionAborted))
-}
-
 async fn open(target: &Target) -> Result<Live, String> {
     let io = target
         .connector
@@ -198,21 +178,4 @@ async fn open(target: &Target) -> Result<Live, String> {
         .await
         .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
     Ok((sender, Some(Box::pin(conn))))
-}
-
-/// Polls `work` to completion while also polling the connection that
-/// serves it, in the same task. A connection that finishes meanwhile is
-/// dropped at once (set to `None`), so that `work`, waiting on its request
-/// half, learns that it closed instead of waiting forever.
-async fn drive<F: Future>(conn: &mut Option<Pin<Box<Connection>>>, work: F) -> F::Output {
-    let mut work = std::pin::pin!(work);
-    std::future::poll_fn(|cx| {
-        if let Some(c) = conn.as_mut() {
-            if c.as_mut().poll(cx).is_ready() {
-                *conn = None;
-            }
-        }
-        work.as_mut().poll(cx)
-    })
-    .await
 }
