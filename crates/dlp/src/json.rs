@@ -461,11 +461,15 @@ impl Walker<'_, '_> {
             match f {
                 Frame::Obj { key, shown, .. } => match shown {
                     Some(k) => push_key(&mut p, k),
-                    None => push_key(&mut p, &String::from_utf8_lossy(&self.s[key.0..key.1])),
+                    None => match std::str::from_utf8(&self.s[key.0..key.1]) {
+                        Ok(k) => push_key(&mut p, k),
+                        Err(_) => push_key(&mut p, &String::from_utf8_lossy(&self.s[key.0..key.1])),
+                    },
                 },
                 Frame::Arr { idx, .. } => {
-                    use std::fmt::Write as _;
-                    let _ = write!(p, "[{idx}]");
+                    p.push('[');
+                    p.push_str(itoa::Buffer::new().format(*idx));
+                    p.push(']');
                 }
             }
         }
