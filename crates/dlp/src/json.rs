@@ -422,19 +422,10 @@ impl Walker<'_, '_> {
                 if !int || b - a < 7 {
                     return;
                 }
-                if self.r.scanner.custom.is_empty() {
-                    self.r.scanner.whole_number(text, hints)
-                } else {
-                    let mut hits = std::mem::take(&mut cx.hits);
-                    hits.clear();
-                    self.r.scanner.scan(text, hints, &mut hits);
-                    let found = hits
-                        .first()
-                        .filter(|h| h.start == 0 && h.end == text.len())
-                        .map(|h| h.cat);
-                    cx.hits = hits;
-                    found
-                }
+                let mut hits = std::mem::take(&mut cx.hits);
+                let found = self.r.scanner.whole_number(text, hints, &mut hits);
+                cx.hits = hits;
+                found
             }
         };
         let Some(cat) = cat else {

@@ -295,14 +295,23 @@ impl Scanner {
     }
 
     /// What [`Scanner::scan`] reports for the whole of `digits`, a run of
-    /// ASCII digits such as a JSON integer, without the general reading:
-    /// a run without separators is one digit group, so only the group
-    /// classifier can report it. `None` when custom patterns are set (they
-    /// may match anything; use `scan`). A property test holds this to `scan`.
-    pub(crate) fn whole_number(&self, digits: &[u8], hints: Hints) -> Option<Cat> {
+    /// ASCII digits such as a JSON integer ([`Scanner::scan_whole`]). A run
+    /// without separators is one digit group, so unless custom patterns
+    /// are set (they may match anything), only the group classifier can
+    /// report it, and it is asked directly. `hits` is scratch space. A
+    /// property test holds this to `scan_whole`.
+    pub(crate) fn whole_number(
+        &self,
+        digits: &[u8],
+        hints: Hints,
+        hits: &mut Vec<Hit>,
+    ) -> Option<Cat> {
         debug_assert!(digits.iter().all(u8::is_ascii_digit));
+        if !self.custom.is_empty() {
+            return self.scan_whole(digits, hints, hits);
+        }
         let n = digits.len();
-        if !self.custom.is_empty() || !(7..=19).contains(&n) {
+        if !(7..=19).contains(&n) {
             return None;
         }
         self.classify(
@@ -317,6 +326,16 @@ impl Scanner {
             },
             hints,
         )
+    }
+
+    /// The category of a finding [`Scanner::scan`] reports over the whole
+    /// of `s`, if any. `hits` is scratch space.
+    pub(crate) fn scan_whole(&self, s: &[u8], hints: Hints, hits: &mut Vec<Hit>) -> Option<Cat> {
+        hits.clear();
+        self.scan(s, hints, hits);
+        hits.first()
+            .filter(|h| h.start == 0 && h.end == s.len())
+            .map(|h| h.cat)
     }
 
     /// As [`Scanner::might_match`], told whether `s` holds any byte for
@@ -1114,12 +1133,8 @@ pub(crate) const EVERY_HINT: [Hints; 3] = [
 /// digits, and returns what both found.
 pub(crate) fn check_whole_number(sc: &Scanner, digits: &[u8], hints: Hints) -> Option<Cat> {
     let mut hits = Vec::new();
-    sc.scan(digits, hints, &mut hits);
-    let want = hits
-        .first()
-        .filter(|h| h.start == 0 && h.end == digits.len())
-        .map(|h| h.cat);
-    let got = sc.whole_number(digits, hints);
+    let want = sc.scan_whole(digits, hints, &mut hits);
+    let got = sc.whole_number(digits, hints, &mut hits);
     assert_eq!(
         got,
         want,

@@ -38,29 +38,17 @@ impl Body {
 }
 
 /// Wire form: text bodies stay readable (and diffable, and redactable by the
-/// DLP engine as text); anything else is base64.
-#[derive(Deserialize)]
+/// DLP engine as text); anything else is base64. Written with `T = &str`
+/// (the text borrowed, not copied), read with `T = String`.
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BodyRepr {
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
+struct BodyRepr<T> {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<T>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     base64: Option<String>,
     size: u64,
-    #[serde(default)]
-    truncated: bool,
-}
-
-/// [`BodyRepr`] for writing: the text is borrowed, not copied (one
-/// allocation and copy less per body on the capture sink's thread).
-#[derive(Serialize)]
-struct BodyReprRef<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    base64: Option<String>,
-    size: u64,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     truncated: bool,
 }
 
@@ -73,7 +61,7 @@ impl Serialize for Body {
                 Some(base64::engine::general_purpose::STANDARD.encode(&self.data)),
             ),
         };
-        BodyReprRef {
+        BodyRepr {
             text,
             base64,
             size: self.size,
@@ -86,7 +74,7 @@ impl Serialize for Body {
 impl<'de> Deserialize<'de> for Body {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let r = BodyRepr::deserialize(d)?;
+        let r = BodyRepr::<String>::deserialize(d)?;
         let data: Bytes = match (r.text, r.base64) {
             (Some(t), None) => t.into(),
             (None, Some(b)) => base64::engine::general_purpose::STANDARD
