@@ -134,14 +134,22 @@ impl AppSlot {
     }
 }
 
-async fn open(target: AppTarget) -> Result<AppConn, SendError> {
-    let tcp =
-        match tokio::time::timeout(target.connect_timeout, TcpStream::connect(target.addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(SendError::Connect(e)),
-            Err(_) => return Err(SendError::ConnectTimeout),
-        };
+/// Opens a TCP connection to the app (no delay), within the connect timeout.
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    connect_timeout: Duration,
+) -> Result<TcpStream, SendError> {
+    let tcp = match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(SendError::Connect(e)),
+        Err(_) => return Err(SendError::ConnectTimeout),
+    };
     let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+async fn open(target: AppTarget) -> Result<AppConn, SendError> {
+    let tcp = connect(target.addr, target.connect_timeout).await?;
     let (sender, conn) = http1::Builder::new()
         .preserve_header_case(true)
         .title_case_headers(false)

@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use prometheus_client::metrics::counter::Counter;
 
-use crate::capture::{BodyCapture, CaptureQueue, Captured, Clock, Payload, ResponseHead};
+use crate::capture::{BodyCapture, CaptureQueue, Captured, Clock, Heads, Payload, ResponseHead};
 
 /// Error type of proxied bodies.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -70,7 +70,24 @@ impl Pending {
 
     pub(crate) fn set_response(&self, head: ResponseHead) {
         self.with(|c| {
-            if let Payload::Http { response, .. } = &mut c.payload {
+            if let Payload::Http {
+                heads: Heads::Typed { response, .. },
+                ..
+            } = &mut c.payload
+            {
+                *response = Some(head);
+            }
+        });
+    }
+
+    /// Sets the raw response head of a fast-lane exchange.
+    pub(crate) fn set_raw_response(&self, head: Bytes) {
+        self.with(|c| {
+            if let Payload::Http {
+                heads: Heads::Raw { response, .. },
+                ..
+            } = &mut c.payload
+            {
                 *response = Some(head);
             }
         });
@@ -92,7 +109,7 @@ impl Pending {
         let Some(Captured {
             payload:
                 Payload::Http {
-                    request,
+                    heads: Heads::Typed { request, .. },
                     request_body,
                     ..
                 },
@@ -119,7 +136,9 @@ impl Pending {
         self.with(|c| c.tags.push((key, value)));
     }
 
-    fn set_body(&self, slot: Slot, cap: BodyCapture) {
+    /// Records one body once it ended; the response body's end is the
+    /// exchange's end.
+    pub(crate) fn set_body(&self, slot: Slot, cap: BodyCapture) {
         let elapsed = self.clock.elapsed();
         self.with(|c| {
             if let Payload::Http {

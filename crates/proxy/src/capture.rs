@@ -122,15 +122,79 @@ pub struct Captured {
 #[derive(Debug)]
 pub(crate) enum Payload {
     Http {
-        request: RequestHead,
+        heads: Heads,
         request_body: BodyCapture,
-        response: Option<ResponseHead>,
         response_body: BodyCapture,
     },
     Tcp {
         client: BodyCapture,
         server: BodyCapture,
     },
+}
+
+/// The heads of an HTTP exchange, as each path has them.
+// Boxing the typed heads would add an allocation per request.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Heads {
+    /// Read by hyper on the general path.
+    Typed {
+        request: RequestHead,
+        response: Option<ResponseHead>,
+    },
+    /// Relayed by the HTTP/1.1 fast lane: the raw bytes that arrived,
+    /// parsed into fields on the sink thread.
+    Raw {
+        request: Bytes,
+        response: Option<Bytes>,
+    },
+}
+
+impl Heads {
+    fn has_response(&self) -> bool {
+        match self {
+            Heads::Typed { response, .. } => response.is_some(),
+            Heads::Raw { response, .. } => response.is_some(),
+        }
+    }
+}
+
+impl Payload {
+    /// An HTTP exchange whose bodies are still to come.
+    pub(crate) fn http(heads: Heads) -> Self {
+        Payload::Http {
+            heads,
+            request_body: BodyCapture::default(),
+            response_body: BodyCapture::default(),
+        }
+    }
+
+    /// The request and response bodies, or the client and server bytes.
+    fn bodies(&self) -> [&BodyCapture; 2] {
+        match self {
+            Payload::Http {
+                request_body,
+                response_body,
+                ..
+            } => [request_body, response_body],
+            Payload::Tcp { client, server } => [client, server],
+        }
+    }
+
+    /// Which bodies ended early, for the `incomplete` tag.
+    fn incomplete(&self) -> [Option<&'static str>; 2] {
+        let [a, b] = self.bodies();
+        match self {
+            Payload::Http { heads, .. } => [
+                (!a.complete).then_some("request"),
+                (heads.has_response() && !b.complete).then_some("response"),
+            ],
+            Payload::Tcp { .. } => [
+                (!a.complete).then_some("client"),
+                (!b.complete).then_some("server"),
+            ],
+        }
+    }
 }
 
 /// Common facts of an exchange known when it starts.
@@ -169,14 +233,7 @@ impl Captured {
 
     /// True when any body was cut at the capture limit.
     pub(crate) fn truncated(&self) -> bool {
-        match &self.payload {
-            Payload::Http {
-                request_body,
-                response_body,
-                ..
-            } => request_body.truncated() || response_body.truncated(),
-            Payload::Tcp { client, server } => client.truncated() || server.truncated(),
-        }
+        self.payload.bodies().iter().any(|b| b.truncated())
     }
 
     /// Converts the raw capture into the stored record. Runs on the sink
@@ -200,66 +257,28 @@ impl Captured {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
-        let incomplete = match &self.payload {
-            Payload::Http {
-                request_body,
-                response_body,
-                response,
-                ..
-            } => [
-                (!request_body.complete).then_some("request"),
-                (response.is_some() && !response_body.complete).then_some("response"),
-            ],
-            Payload::Tcp { client, server } => [
-                (!client.complete).then_some("client"),
-                (!server.complete).then_some("server"),
-            ],
-        };
+        let incomplete = self.payload.incomplete();
         let incomplete: Vec<&str> = incomplete.into_iter().flatten().collect();
         if !incomplete.is_empty() {
             ex.tags.insert("incomplete".into(), incomplete.join(","));
         }
         match self.payload {
             Payload::Http {
-                request,
+                heads: Heads::Typed { request, response },
                 request_body,
-                response,
                 response_body,
             } => {
-                let (path, query) = match request.path_and_query.split_once('?') {
-                    Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
-                    None => (request.path_and_query, None),
-                };
-                let req_trailers = request_body
-                    .trailers
-                    .as_ref()
-                    .map(headers)
-                    .unwrap_or_default();
-                ex.request = Some(Request {
-                    method: request.method.to_string(),
-                    scheme: request.scheme.to_owned(),
-                    authority: request.authority,
-                    path,
-                    query,
-                    version: version(request.version).to_owned(),
-                    headers: headers(&request.headers),
-                    trailers: req_trailers,
-                    body: request_body.into_body(),
-                });
-                ex.response = response.map(|r| {
-                    let trailers = response_body
-                        .trailers
-                        .as_ref()
-                        .map(headers)
-                        .unwrap_or_default();
-                    Response {
-                        status: r.status.as_u16(),
-                        version: version(r.version).to_owned(),
-                        headers: headers(&r.headers),
-                        trailers,
-                        body: response_body.into_body(),
-                    }
-                });
+                ex.request = Some(typed_request(request, request_body));
+                ex.response = response.map(|head| typed_response(head, response_body));
+            }
+            Payload::Http {
+                heads: Heads::Raw { request, response },
+                request_body,
+                response_body,
+            } => {
+                let fallback = ex.upstream.to_string();
+                ex.request = Some(raw_request(&request, request_body, fallback));
+                ex.response = response.map(|head| raw_response(&head, response_body));
             }
             Payload::Tcp { client, server } => {
                 ex.tcp = Some(TcpFlow {
@@ -269,6 +288,134 @@ impl Captured {
             }
         }
         ex
+    }
+}
+
+fn typed_request(head: RequestHead, body: BodyCapture) -> Request {
+    let (path, query) = match head.path_and_query.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (head.path_and_query, None),
+    };
+    Request {
+        method: head.method.to_string(),
+        scheme: head.scheme.to_owned(),
+        authority: head.authority,
+        path,
+        query,
+        version: version(head.version).to_owned(),
+        headers: headers(&head.headers),
+        trailers: trailers(&body),
+        body: body.into_body(),
+    }
+}
+
+fn typed_response(head: ResponseHead, body: BodyCapture) -> Response {
+    Response {
+        status: head.status.as_u16(),
+        version: version(head.version).to_owned(),
+        headers: headers(&head.headers),
+        trailers: trailers(&body),
+        body: body.into_body(),
+    }
+}
+
+fn trailers(body: &BodyCapture) -> Headers {
+    body.trailers.as_ref().map(headers).unwrap_or_default()
+}
+
+/// A request head the fast lane relayed, parsed again here on the sink
+/// thread so that the request path only moved bytes. The authority is the
+/// `Host` field (the lane requires exactly one), else `fallback`.
+fn raw_request(head: &[u8], body: BodyCapture, fallback: String) -> Request {
+    let parsed = parse_fields(head, |fields| {
+        let mut req = httparse::Request::new(fields);
+        req.parse(head)?;
+        Ok((
+            req.method.unwrap_or_default().to_owned(),
+            req.path.unwrap_or_default().to_owned(),
+            req.version,
+            raw_headers(req.headers),
+        ))
+    });
+    // The lane parsed these very bytes before relaying them.
+    let (method, target, minor, fields) = parsed.unwrap_or_default();
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (target, None),
+    };
+    let authority = fields.get("host").map_or(fallback, str::to_owned);
+    Request {
+        method,
+        scheme: "http".to_owned(),
+        authority,
+        path,
+        query,
+        version: minor_version(minor).to_owned(),
+        headers: fields,
+        trailers: trailers(&body),
+        body: body.into_body(),
+    }
+}
+
+/// A response head the fast lane relayed (see [`raw_request`]).
+fn raw_response(head: &[u8], body: BodyCapture) -> Response {
+    let parsed = parse_fields(head, |fields| {
+        let mut resp = httparse::Response::new(fields);
+        resp.parse(head)?;
+        Ok((
+            resp.code.unwrap_or_default(),
+            resp.version,
+            raw_headers(resp.headers),
+        ))
+    });
+    let (status, minor, fields) = parsed.unwrap_or_default();
+    Response {
+        status,
+        version: minor_version(minor).to_owned(),
+        headers: fields,
+        trailers: trailers(&body),
+        body: body.into_body(),
+    }
+}
+
+/// Field names lower-cased, as the general path records them.
+fn raw_headers(fields: &[httparse::Header<'_>]) -> Headers {
+    fields
+        .iter()
+        .map(|f| {
+            (
+                f.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(f.value).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn minor_version(minor: Option<u8>) -> &'static str {
+    match minor {
+        Some(0) => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// Most heads have fewer fields than this; they parse with the field
+/// slots on the stack.
+const STACK_FIELDS: usize = 64;
+
+/// Runs an `httparse` parse of `head` with field slots on the stack, and
+/// again with as many slots as `head` could hold when it has more fields.
+pub(crate) fn parse_fields<'b, R>(
+    head: &'b [u8],
+    mut parse: impl FnMut(&mut [httparse::Header<'b>]) -> Result<R, httparse::Error>,
+) -> Result<R, httparse::Error> {
+    let mut small = [httparse::EMPTY_HEADER; STACK_FIELDS];
+    match parse(&mut small) {
+        Err(httparse::Error::TooManyHeaders) => {
+            // A field line is at least "a:\r\n".
+            let mut big = vec![httparse::EMPTY_HEADER; head.len() / 4 + 1];
+            parse(&mut big)
+        }
+        r => r,
     }
 }
 

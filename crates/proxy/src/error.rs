@@ -52,6 +52,14 @@ pub(crate) enum ProxyError {
 }
 
 impl ProxyError {
+    /// Media type of [`ProxyError::body`].
+    pub(crate) const CONTENT_TYPE: &'static str = "text/plain; charset=utf-8";
+
+    /// The body of the response that reports this error to the client.
+    pub(crate) fn body(&self) -> String {
+        format!("tapwire: {self}\n")
+    }
+
     pub(crate) fn side(&self) -> Side {
         match self {
             ProxyError::BadRequest(_) => Side::Downstream,

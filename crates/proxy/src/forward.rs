@@ -21,7 +21,7 @@ use tower_service::Service;
 
 use crate::appconn::{AppSlot, AppTarget, Lease, Leased, SendError};
 use crate::body::{full, Pending, ProxyBody, Slot, TeeBody};
-use crate::capture::{Captured, Clock, Origin, Payload, RequestHead, ResponseHead};
+use crate::capture::{Captured, Clock, Heads, Origin, Payload, RequestHead, ResponseHead};
 use crate::error::{chain, ProxyError};
 use crate::hop;
 use crate::metrics::{Dir, ErrorKind, ErrorLabels};
@@ -344,9 +344,7 @@ where
 {
     let clock = Clock::start();
     let queue = &shared.queue;
-    let metrics = queue.metrics().clone();
-    let dir = Dir::from(origin.direction);
-    let counters = metrics.dir(origin.direction);
+    let counters = queue.metrics().dir(origin.direction);
     let protocol = protocol_of(&req);
     counters.requests(protocol).inc();
 
@@ -380,12 +378,10 @@ where
         origin,
         protocol,
         hop.upstream,
-        Payload::Http {
+        Payload::http(Heads::Typed {
             request: head,
-            request_body: Default::default(),
             response: None,
-            response_body: Default::default(),
-        },
+        }),
     );
     let pending = Pending::new(captured, clock, queue.clone());
     let body = TeeBody::new(
@@ -458,50 +454,69 @@ where
             Response::from_parts(parts, body)
         }
         Err(e) => {
-            let reason = e.reason();
-            let err = if e.is_connect() && reason.contains("timed out") {
-                ProxyError::UpstreamTimeout {
-                    target: target_name,
-                    secs: shared.config.connect_timeout.as_secs(),
-                }
-            } else if e.is_connect() {
-                ProxyError::UpstreamUnreachable {
-                    target: target_name,
-                    reason,
-                }
-            } else {
-                ProxyError::UpstreamFailed {
-                    target: target_name,
-                    reason,
-                }
-            };
-            let kind = match &err {
-                ProxyError::UpstreamTimeout { .. } => ErrorKind::Timeout,
-                ProxyError::UpstreamUnreachable { .. } => ErrorKind::Connect,
-                _ => ErrorKind::Protocol,
-            };
-            metrics
-                .upstream_errors
-                .get_or_create(&ErrorLabels {
-                    direction: dir,
-                    kind,
-                })
-                .inc();
-            tracing::warn!(side = %err.side(), direction = %origin.direction, error = %err, "proxying failed");
+            let err = upstream_error(
+                e.is_connect(),
+                e.reason(),
+                target_name,
+                shared.config.connect_timeout,
+            );
+            count_upstream_error(shared, origin.direction, &err);
             pending.set_error(err.to_string());
             error_response(&err)
         }
     }
 }
 
+/// The error for a request its upstream did not answer: `connect` when
+/// no connection was opened, `reason` the flattened cause.
+pub(crate) fn upstream_error(
+    connect: bool,
+    reason: String,
+    target: String,
+    connect_timeout: Duration,
+) -> ProxyError {
+    if connect && reason.contains("timed out") {
+        ProxyError::UpstreamTimeout {
+            target,
+            secs: connect_timeout.as_secs(),
+        }
+    } else if connect {
+        ProxyError::UpstreamUnreachable { target, reason }
+    } else {
+        ProxyError::UpstreamFailed { target, reason }
+    }
+}
+
+/// Counts and logs a request its upstream did not answer.
+pub(crate) fn count_upstream_error(
+    shared: &Shared,
+    direction: tapwire_model::Direction,
+    err: &ProxyError,
+) {
+    let kind = match err {
+        ProxyError::UpstreamTimeout { .. } => ErrorKind::Timeout,
+        ProxyError::UpstreamUnreachable { .. } => ErrorKind::Connect,
+        _ => ErrorKind::Protocol,
+    };
+    shared
+        .metrics()
+        .upstream_errors
+        .get_or_create(&ErrorLabels {
+            direction: Dir::from(direction),
+            kind,
+        })
+        .inc();
+    tracing::warn!(side = %err.side(), direction = %direction, error = %err, "proxying failed");
+}
+
 /// The response sent when the proxy itself could not complete a request.
 pub(crate) fn error_response(err: &ProxyError) -> Response<ProxyBody> {
-    let mut resp = Response::new(full(format!("tapwire: {err}\n")));
+    let mut resp = Response::new(full(err.body()));
     *resp.status_mut() = err.status();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
+        HeaderValue::from_static(ProxyError::CONTENT_TYPE),
     );
     h.insert("x-tapwire-error", HeaderValue::from_static(err.kind()));
     resp

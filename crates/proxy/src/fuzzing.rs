@@ -72,6 +72,66 @@ pub fn hop_headers(data: &[u8]) {
     }
 }
 
+/// Chunked framing on arbitrary bytes: the first byte is a split stride;
+/// the rest is fed whole to one decoder and in stride-sized pieces to
+/// another, and both must agree on the consumed count, the payload, the
+/// trailers and the error.
+pub fn chunked(data: &[u8]) {
+    let Some((&stride, stream)) = data.split_first() else {
+        return;
+    };
+    let whole = chunked_decode([stream]);
+    let pieces = chunked_decode(stream.chunks(usize::from(stride.max(1))));
+    assert_eq!(whole, pieces, "stride {stride}");
+}
+
+/// What a chunked decoder made of a stream fed in pieces: the consumed count
+/// or error, the payload, the trailers, and whether it finished.
+type ChunkedOutcome = (
+    Result<usize, crate::chunked::ChunkError>,
+    Vec<u8>,
+    Vec<u8>,
+    bool,
+);
+
+fn chunked_decode<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> ChunkedOutcome {
+    // Small limits, so that inputs reach them.
+    const MAX_LINE: usize = 32;
+    const MAX_TRAILERS: usize = 64;
+    let mut dec = crate::chunked::Chunked::new(MAX_LINE, MAX_TRAILERS);
+    let mut payload = Vec::new();
+    let mut consumed = 0usize;
+    for piece in pieces {
+        let mut end = 0;
+        let result = dec.feed(piece, |r| {
+            assert!(!r.is_empty() && r.start >= end, "range {r:?} after {end}");
+            end = r.end;
+            match piece.get(r) {
+                Some(bytes) => payload.extend_from_slice(bytes),
+                None => panic!("payload range outside the buffer"),
+            }
+        });
+        match result {
+            Ok(n) => {
+                assert!(end <= n && n <= piece.len());
+                assert!(n == piece.len() || dec.is_done());
+                consumed += n;
+            }
+            Err(e) => {
+                assert_eq!(dec.feed(b"0\r\n\r\n", |_| {}), Err(e.clone()), "sticky");
+                return (Err(e), payload, dec.trailers().to_vec(), dec.is_done());
+            }
+        }
+    }
+    assert!(dec.trailers().len() <= MAX_TRAILERS);
+    (
+        Ok(consumed),
+        payload,
+        dec.trailers().to_vec(),
+        dec.is_done(),
+    )
+}
+
 struct Harness {
     rt: tokio::runtime::Runtime,
     shared: Arc<Shared>,
@@ -128,7 +188,7 @@ pub fn connection(data: &[u8], outbound: bool) {
             if outbound {
                 crate::outbound::serve(TokioIo::new(server), peer, None, shared).await;
             } else {
-                crate::inbound::serve(TokioIo::new(server), peer, None, shared).await;
+                crate::inbound::serve(server, peer, None, shared).await;
             }
         };
         let drive = async move {
@@ -160,5 +220,16 @@ mod tests {
         super::ignore_lists(b"10.0.0.0/8,*,fd00::/8");
         super::ignore_lists(b"22,8000:8100\n*nat\n-A OUTPUT -j TAPWIRE_X");
         super::hop_headers(b"connection: x-a, upgrade\nx-a: 1\nupgrade: ws\nte: trailers");
+        for input in [
+            &b""[..],
+            b"\x03",
+            b"\x034;a=b\r\nWiki\r\n0\r\nx-a: b\r\n\r\nGET / HTTP/1.1\r\n",
+            b"\x014\r\nWi",
+            b"\x00zz\r\n",
+            b"\x074\nWiki\r\n0\r\n\r\n",
+            b"\x0510000000000000000\r\n",
+        ] {
+            super::chunked(input);
+        }
     }
 }

@@ -3,8 +3,25 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// Fields that describe one connection whatever `Connection` lists: the
+/// RFC's own and the proxy-era ones. `Connection` and `Upgrade` are
+/// handled beside them, since an upgrade keeps both.
+const HOP_FIELDS: [&str; 6] = [
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "transfer-encoding",
+];
+
+/// True for a field that never passes a hop as it is (case-insensitive):
+/// the fields above, `Connection` and `Upgrade`.
+pub(crate) fn is_hop_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case("connection")
+        || name.eq_ignore_ascii_case("upgrade")
+        || HOP_FIELDS.iter().any(|h| name.eq_ignore_ascii_case(h))
+}
 
 /// True when the request asks to switch protocols (WebSocket and the like).
 pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
@@ -17,8 +34,21 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .flat_map(|v| tokens(v.as_bytes()))
+        .filter_map(|t| std::str::from_utf8(t).ok())
+}
+
+/// True for a `TE` value that lists `trailers`, the one part of `TE` that
+/// is forwarded (gRPC needs it end to end).
+pub(crate) fn asks_trailers(te: &[u8]) -> bool {
+    tokens(te).any(|t| t.eq_ignore_ascii_case(b"trailers"))
+}
+
+/// The items of a comma-separated field value, trimmed, empty ones skipped.
+pub(crate) fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|b| *b == b',')
+        .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty())
 }
 
@@ -33,20 +63,11 @@ pub(crate) fn strip(headers: &mut HeaderMap, keep_upgrade: bool) {
     for n in named {
         headers.remove(n);
     }
-    let te_trailers = headers.get_all(header::TE).iter().any(|v| {
-        v.to_str().is_ok_and(|s| {
-            s.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        })
-    });
-    for n in [
-        KEEP_ALIVE,
-        PROXY_CONNECTION,
-        header::PROXY_AUTHORIZATION,
-        header::PROXY_AUTHENTICATE,
-        header::TE,
-        header::TRANSFER_ENCODING,
-    ] {
+    let te_trailers = headers
+        .get_all(header::TE)
+        .iter()
+        .any(|v| asks_trailers(v.as_bytes()));
+    for n in HOP_FIELDS {
         headers.remove(n);
     }
     if te_trailers {

@@ -5,21 +5,27 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use hyper_util::rt::TokioIo;
 use tapwire_model::{Direction, Upstream};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::appconn::AppSlot;
 use crate::capture::Origin;
 use crate::forward::forward_fixed;
+use crate::io::PrefixedIo;
 use crate::server::{serve_http, Shared};
-use crate::tunnel;
+use crate::{lane, tunnel};
 
-pub(crate) async fn serve<I>(
-    io: I,
+/// Serves one client connection of the inbound listener: in the HTTP/1.1
+/// fast lane (see [`crate::lane`]) while its requests allow, and on the
+/// general path (hyper) from the first request that does not.
+pub(crate) async fn serve<S>(
+    mut client: S,
     peer: SocketAddr,
     local: Option<SocketAddr>,
     shared: Arc<Shared>,
 ) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let origin = Origin {
         direction: Direction::Inbound,
@@ -28,6 +34,17 @@ pub(crate) async fn serve<I>(
         server_addr: local,
         tls: None,
     };
+    if let Some(read) = lane::run(&mut client, &origin, &shared).await {
+        let io = TokioIo::new(PrefixedIo::new(read, client));
+        serve_general(io, origin, shared).await;
+    }
+}
+
+/// The general path: hyper's server, HTTP/1.x and h2c.
+async fn serve_general<I>(io: I, origin: Origin, shared: Arc<Shared>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     // HTTP/1.x requests of this connection reuse one app connection of
     // its own (see `appconn`).
     let own = AppSlot::default();

@@ -12,6 +12,7 @@
 mod appconn;
 mod body;
 mod capture;
+mod chunked;
 mod config;
 mod error;
 mod forward;
@@ -20,6 +21,7 @@ pub mod fuzzing;
 mod hop;
 mod inbound;
 mod io;
+mod lane;
 mod metrics;
 mod outbound;
 mod server;
@@ -31,7 +33,7 @@ mod uplink;
 
 pub use capture::{CaptureQueue, CaptureReceiver, Captured};
 pub use config::{Mode, ProxyConfig, ProxyProtocol, Wire};
-pub use metrics::{DropReason, Metrics};
+pub use metrics::{DropReason, Handoff, Metrics};
 pub use server::{Proxy, RunningProxy, StartError};
 pub use sink::{CaptureSink, SegmentDirSink, SinkError};
 pub use uplink::{ForwarderSink, UplinkConfig, UplinkError};

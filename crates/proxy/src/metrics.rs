@@ -109,6 +109,39 @@ pub(crate) enum ErrorKind {
     Io,
 }
 
+/// Why an inbound connection left the HTTP/1.1 fast lane for the general
+/// HTTP path (bounded). The general path then serves the connection to its
+/// end, so each connection counts at most once.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Handoff {
+    /// HTTP/2 with prior knowledge (h2c).
+    Http2,
+    /// A version other than HTTP/1.1.
+    Version,
+    /// A request target that is not origin-form (absolute-form, `*`).
+    Target,
+    /// `Expect` (100-continue).
+    Expect,
+    /// A protocol upgrade (WebSocket, h2c upgrade).
+    Upgrade,
+    /// Body framing the lane does not relay: `Content-Length` and
+    /// `Transfer-Encoding` together or repeated, a coding other than
+    /// `chunked`, or `Connection` naming a framing field.
+    Framing,
+    /// No `Host` field, or more than one.
+    Host,
+    /// A head that does not parse, has more fields than allowed, or was
+    /// cut off: the general path answers it (400, 431).
+    Unparsed,
+    /// A head larger than `--max-header-bytes` (431 from the general path).
+    TooLarge,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct HandoffLabels {
+    pub(crate) reason: Handoff,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ListenerLabels {
     pub(crate) listener: Listener,
@@ -175,6 +208,8 @@ pub struct Metrics {
     pub(crate) upstream_errors: Family<ErrorLabels, Counter>,
     pub(crate) downstream_errors: Family<ErrorLabels, Counter>,
     pub(crate) connections: Family<ListenerLabels, Counter>,
+    pub(crate) fast_lane_requests: Counter,
+    pub(crate) fast_lane_handoffs: Family<HandoffLabels, Counter>,
     pub(crate) open_connections: Family<ListenerLabels, Gauge>,
     pub(crate) captures_queued: Counter,
     pub(crate) captures_written: Counter,
@@ -227,6 +262,16 @@ impl Metrics {
             "connections",
             "Client connections accepted",
             m.connections.clone(),
+        );
+        r.register(
+            "fast_lane_requests",
+            "Inbound HTTP/1.1 requests relayed by the fast lane",
+            m.fast_lane_requests.clone(),
+        );
+        r.register(
+            "fast_lane_handoffs",
+            "Inbound connections handed from the fast lane to the general HTTP path, by reason",
+            m.fast_lane_handoffs.clone(),
         );
         r.register(
             "open_connections",
@@ -318,6 +363,18 @@ impl Metrics {
             .get()
     }
 
+    /// Inbound requests the HTTP/1.1 fast lane relayed so far.
+    pub fn fast_lane_requests(&self) -> u64 {
+        self.fast_lane_requests.get()
+    }
+
+    /// Inbound connections handed to the general HTTP path for `reason`.
+    pub fn handoffs(&self, reason: Handoff) -> u64 {
+        self.fast_lane_handoffs
+            .get_or_create(&HandoffLabels { reason })
+            .get()
+    }
+
     /// Total captures the sink stored so far.
     pub fn written(&self) -> u64 {
         self.captures_written.get()
@@ -358,4 +415,15 @@ snake_labels! {
         Io => "io",
     }
     Listener { Inbound => "inbound", Outbound => "outbound" }
+    Handoff {
+        Http2 => "http2",
+        Version => "version",
+        Target => "target",
+        Expect => "expect",
+        Upgrade => "upgrade",
+        Framing => "framing",
+        Host => "host",
+        Unparsed => "unparsed",
+        TooLarge => "too_large",
+    }
 }

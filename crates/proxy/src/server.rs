@@ -232,6 +232,9 @@ impl RunningProxy {
     }
 }
 
+/// How long a client may take to send a whole request head.
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The HTTP server settings shared by all proxy listeners.
 pub(crate) fn http_server(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
@@ -240,7 +243,7 @@ pub(crate) fn http_server(config: &ProxyConfig) -> auto::Builder<TokioExecutor> 
         .max_buf_size(config.max_header_bytes.max(8192))
         .max_headers(config.max_header_fields())
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     b.http2()
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(1024)
@@ -339,7 +342,7 @@ pub(crate) async fn serve_direct(
         Listener::Inbound if shared.config.protocol.inbound == Wire::Tcp => {
             inbound::relay(stream, peer, local, shared).await
         }
-        Listener::Inbound => inbound::serve(TokioIo::new(stream), peer, local, shared).await,
+        Listener::Inbound => inbound::serve(stream, peer, local, shared).await,
         Listener::Outbound => outbound::serve(TokioIo::new(stream), peer, local, shared).await,
     }
 }

@@ -13,6 +13,7 @@ Routes (any method):
   /many-headers?n=N        a small body with N extra response header fields
   /close-delimited?n=N     N pattern bytes, no length: the body ends at close
   /slow?ms=M               answers after M milliseconds
+  /early                   413 before reading the body, then reads what comes
   anything else            JSON {"method", "path", "query", "body", ...}
 Query `status=NNN` sets the status of the JSON routes.
 """
@@ -99,6 +100,14 @@ class Handler(BaseHTTPRequestHandler):
         chunked = q.get("chunked", ["0"])[0] == "1"
         if url.path == "/ws":
             return self.websocket()
+        if url.path == "/early":
+            self.close_connection = True
+            self.reply(413, b"too large\n", "text/plain", extra=[("Connection", "close")])
+            try:
+                self.read_body()
+            except (OSError, ValueError):
+                pass
+            return None
         body = self.read_body()
         if url.path == "/bytes":
             return self.reply(200, pattern(int(q["n"][0])), "application/octet-stream", chunked)
