@@ -400,6 +400,14 @@ fn redirected_traffic_is_captured_once_with_its_original_destination() {
     let m = w.metrics();
     let conns = |l: &str| m.value("tapwire_proxy_connections_total", &[("listener", l)]);
     assert_eq!((conns("inbound"), conns("outbound")), (1.0, 2.0), "{}", m.0);
+    // Both plaintext HTTP calls (the client's, and the app's to the
+    // backend) were relayed by the fast lane.
+    assert_eq!(
+        m.value("tapwire_proxy_fast_lane_requests_total", &[]),
+        2.0,
+        "{}",
+        m.0
+    );
 
     // The rules stay when the proxy dies, so the pod's TCP has nowhere to
     // go: calls fail fast (refused) until the sidecar is back, as with any

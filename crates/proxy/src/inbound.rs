@@ -34,7 +34,8 @@ pub(crate) async fn serve<S>(
         server_addr: local,
         tls: None,
     };
-    if let Some(read) = lane::run(&mut client, &origin, &shared).await {
+    let app = shared.config.app_addr;
+    if let Some(read) = lane::run(&mut client, &origin, &shared, app).await {
         let io = TokioIo::new(PrefixedIo::new(read, client));
         serve_general(io, origin, shared).await;
     }

@@ -1,4 +1,6 @@
-//! The HTTP/1.1 fast lane of the inbound listener.
+//! The HTTP/1.1 fast lane: plaintext HTTP/1.1 to the app behind the
+//! inbound listener, and to the original destination of a connection
+//! redirected in transparent mode.
 //!
 //! Nearly every request an app receives is plain: HTTP/1.1, an
 //! origin-form target, one `Host`, a body framed by `Content-Length`,
@@ -28,7 +30,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tapwire_model::{Direction, Protocol, Upstream};
+use tapwire_model::{Protocol, Upstream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -54,14 +56,18 @@ const MAX_CHUNK_LINE: usize = 4096;
 /// go out in one write; longer ones go out as a second buffer.
 const COALESCE: usize = 16 * 1024;
 
-/// Serves `client` in the lane until it closes, or until a request needs
-/// the general path; then returns the bytes read and not yet relayed, for
-/// that path to read first.
-pub(crate) async fn run<S>(client: &mut S, origin: &Origin, shared: &Arc<Shared>) -> Option<Bytes>
+/// Serves `client` in the lane, sending its requests to `app`, until it
+/// closes, or until a request needs the general path; then returns the
+/// bytes read and not yet relayed, for that path to read first.
+pub(crate) async fn run<S>(
+    client: &mut S,
+    origin: &Origin,
+    shared: &Arc<Shared>,
+    app: SocketAddr,
+) -> Option<Bytes>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let app = shared.config.app_addr;
     let mut lane = Lane {
         origin,
         shared,
@@ -101,7 +107,8 @@ where
 struct Lane<'a> {
     origin: &'a Origin,
     shared: &'a Shared,
-    /// The app, as recorded.
+    /// Where requests go (the app, or a redirected connection's original
+    /// destination), as recorded.
     upstream: Upstream,
     app_addr: SocketAddr,
     /// Client bytes read and not yet relayed.
@@ -222,7 +229,7 @@ impl Lane<'_> {
         let shared = self.shared;
         let queue = &shared.queue;
         let limit = queue.limit();
-        let counters = shared.metrics().dir(Direction::Inbound);
+        let counters = shared.metrics().dir(self.origin.direction);
         counters.requests(req.protocol).inc();
         shared.metrics().fast_lane_requests.inc();
         let clock = Clock::start();
@@ -432,7 +439,7 @@ impl Lane<'_> {
     where
         S: AsyncWrite + Unpin,
     {
-        let counters = self.shared.metrics().dir(Direction::Inbound);
+        let counters = self.shared.metrics().dir(self.origin.direction);
         match relayed {
             Ok(r) => {
                 counters.request_bytes.inc_by(req_body.size);
@@ -486,10 +493,10 @@ impl Lane<'_> {
     where
         S: AsyncWrite + Unpin,
     {
-        let counters = self.shared.metrics().dir(Direction::Inbound);
+        let counters = self.shared.metrics().dir(self.origin.direction);
         counters.request_bytes.inc_by(req_body.size);
         pending.set_body(Slot::Request, req_body);
-        count_upstream_error(self.shared, Direction::Inbound, err);
+        count_upstream_error(self.shared, self.origin.direction, err);
         pending.set_error(err.to_string());
         let keep = whole && !*self.stop.borrow();
         client.write_all(&error_bytes(err, !keep)).await.is_ok() && keep
@@ -500,7 +507,7 @@ impl Lane<'_> {
             .metrics()
             .downstream_errors
             .get_or_create(&ErrorLabels {
-                direction: Dir::Inbound,
+                direction: Dir::from(self.origin.direction),
                 kind,
             })
             .inc();

@@ -109,7 +109,7 @@ pub(crate) enum ErrorKind {
     Io,
 }
 
-/// Why an inbound connection left the HTTP/1.1 fast lane for the general
+/// Why a connection left the HTTP/1.1 fast lane for the general
 /// HTTP path (bounded). The general path then serves the connection to its
 /// end, so each connection counts at most once.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
@@ -265,12 +265,12 @@ impl Metrics {
         );
         r.register(
             "fast_lane_requests",
-            "Inbound HTTP/1.1 requests relayed by the fast lane",
+            "HTTP/1.1 requests relayed by the fast lane",
             m.fast_lane_requests.clone(),
         );
         r.register(
             "fast_lane_handoffs",
-            "Inbound connections handed from the fast lane to the general HTTP path, by reason",
+            "Connections handed from the fast lane to the general HTTP path, by reason",
             m.fast_lane_handoffs.clone(),
         );
         r.register(
@@ -363,12 +363,12 @@ impl Metrics {
             .get()
     }
 
-    /// Inbound requests the HTTP/1.1 fast lane relayed so far.
+    /// Requests the HTTP/1.1 fast lane relayed so far.
     pub fn fast_lane_requests(&self) -> u64 {
         self.fast_lane_requests.get()
     }
 
-    /// Inbound connections handed to the general HTTP path for `reason`.
+    /// Connections handed to the general HTTP path for `reason`.
     pub fn handoffs(&self, reason: Handoff) -> u64 {
         self.fast_lane_handoffs
             .get_or_create(&HandoffLabels { reason })

@@ -21,6 +21,7 @@ use crate::body::ProxyBody;
 use crate::capture::{Captured, Clock, Origin, Payload};
 use crate::forward::{forward_external, forward_fixed, FixedClients, Hop};
 use crate::io::{PrefixedIo, TeeIo};
+use crate::lane;
 use crate::metrics::{Dir, ErrorKind, ErrorLabels};
 use crate::outbound::connect_tcp;
 use crate::server::{serve_http, Shared};
@@ -108,9 +109,19 @@ pub(crate) async fn run<S>(
     let client = PrefixedIo::new(prefix.freeze(), client);
     match kind {
         Sniffed::Tls if intercept => intercept_tls(client, target, origin, shared, route).await,
-        Sniffed::Http1 | Sniffed::Http2 => {
-            serve_tunnel_http(client, target, "http", origin, shared, route).await
-        }
+        // Plaintext HTTP/1.1 on a redirected connection takes the fast
+        // lane to its original destination, as the inbound listener's does.
+        Sniffed::Http1 => match route {
+            Route::Fixed(to) => {
+                let mut client = client;
+                if let Some(read) = lane::run(&mut client, &origin, &shared, to).await {
+                    let client = PrefixedIo::new(read, client);
+                    serve_tunnel_http(client, target, "http", origin, shared, route).await
+                }
+            }
+            Route::Named => serve_tunnel_http(client, target, "http", origin, shared, route).await,
+        },
+        Sniffed::Http2 => serve_tunnel_http(client, target, "http", origin, shared, route).await,
         _ => {
             if let Some(h) = hello {
                 origin.tls = Some(TlsInfo {
