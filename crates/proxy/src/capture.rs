@@ -276,8 +276,7 @@ impl Captured {
                 request_body,
                 response_body,
             } => {
-                let fallback = ex.upstream.to_string();
-                ex.request = Some(raw_request(&request, request_body, fallback));
+                ex.request = Some(raw_request(&request, request_body, &ex.upstream));
                 ex.response = response.map(|head| raw_response(&head, response_body));
             }
             Payload::Tcp { client, server } => {
@@ -325,8 +324,8 @@ fn trailers(body: &BodyCapture) -> Headers {
 
 /// A request head the fast lane relayed, parsed again here on the sink
 /// thread so that the request path only moved bytes. The authority is the
-/// `Host` field (the lane requires exactly one), else `fallback`.
-fn raw_request(head: &[u8], body: BodyCapture, fallback: String) -> Request {
+/// `Host` field (the lane requires exactly one), else the upstream.
+fn raw_request(head: &[u8], body: BodyCapture, upstream: &Upstream) -> Request {
     let parsed = parse_fields(head, |fields| {
         let mut req = httparse::Request::new(fields);
         req.parse(head)?;
@@ -343,7 +342,9 @@ fn raw_request(head: &[u8], body: BodyCapture, fallback: String) -> Request {
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
         None => (target, None),
     };
-    let authority = fields.get("host").map_or(fallback, str::to_owned);
+    let authority = fields
+        .get("host")
+        .map_or_else(|| upstream.to_string(), str::to_owned);
     Request {
         method,
         scheme: "http".to_owned(),

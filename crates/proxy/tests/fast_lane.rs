@@ -8,7 +8,7 @@ use std::time::Duration;
 use tapwire_model::Exchange;
 use tapwire_proxy::Handoff;
 use tapwire_test_support::http::HttpConn;
-use tapwire_test_support::inprocess::{test_config, InProcessProxy, MemorySink, Stored};
+use tapwire_test_support::inprocess::{in_start_order, InProcessProxy, Stored};
 use tapwire_test_support::{pattern, require_tool, PyServer};
 
 const GRACE: Duration = Duration::from_secs(5);
@@ -18,17 +18,11 @@ fn upstream() -> Option<PyServer> {
 }
 
 fn start(up: &PyServer) -> (InProcessProxy, Stored) {
-    let (sink, stored) = MemorySink::new();
-    (
-        InProcessProxy::start(test_config(up.addr()), Box::new(sink)),
-        stored,
-    )
+    InProcessProxy::recording(up.addr())
 }
 
 fn taken(stored: &Stored) -> Vec<Exchange> {
-    let mut v = stored.lock().expect("sink lock").clone();
-    v.sort_by(|a, b| a.start.cmp(&b.start).then(a.id.cmp(&b.id)));
-    v
+    in_start_order(stored)
 }
 
 fn json(body: &[u8]) -> serde_json::Value {
@@ -236,7 +230,8 @@ fn an_answer_before_the_end_of_the_body_is_relayed() {
     assert_eq!(caps.len(), 1);
     let e = &caps[0];
     assert_eq!(e.response.as_ref().unwrap().status, 413);
-    assert_eq!(e.request.as_ref().unwrap().body.size, 10_000);
+    // What had passed when the answer came: some or all of what was sent.
+    assert!(e.request.as_ref().unwrap().body.size <= 10_000);
     assert_eq!(
         e.tags.get("incomplete").map(String::as_str),
         Some("request")

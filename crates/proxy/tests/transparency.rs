@@ -13,7 +13,9 @@ use tapwire_model::{Direction, Exchange, Protocol};
 use tapwire_proxy::DropReason;
 use tapwire_test_support::captures::summary;
 use tapwire_test_support::http::HttpConn;
-use tapwire_test_support::inprocess::{test_config, GatedSink, InProcessProxy, MemorySink, Stored};
+use tapwire_test_support::inprocess::{
+    in_start_order, test_config, GatedSink, InProcessProxy, Stored,
+};
 use tapwire_test_support::{curl, pattern, require_tool, sha256_hex, MetricsText, PyServer};
 
 const MIB: usize = 1024 * 1024;
@@ -24,17 +26,11 @@ fn upstream() -> Option<PyServer> {
 }
 
 fn start(up: &PyServer) -> (InProcessProxy, Stored) {
-    let (sink, stored) = MemorySink::new();
-    (
-        InProcessProxy::start(test_config(up.addr()), Box::new(sink)),
-        stored,
-    )
+    InProcessProxy::recording(up.addr())
 }
 
 fn taken(stored: &Stored) -> Vec<Exchange> {
-    let mut v = stored.lock().expect("sink lock").clone();
-    v.sort_by(|a, b| a.start.cmp(&b.start).then(a.id.cmp(&b.id)));
-    v
+    in_start_order(stored)
 }
 
 fn json(body: &[u8]) -> serde_json::Value {

@@ -63,6 +63,13 @@ impl InProcessProxy {
         }
     }
 
+    /// Starts the proxy with [`test_config`] in front of `app`, its
+    /// captures kept in memory.
+    pub fn recording(app: SocketAddr) -> (Self, Stored) {
+        let (sink, stored) = MemorySink::new();
+        (Self::start(test_config(app), Box::new(sink)), stored)
+    }
+
     /// Stops the proxy and waits until every capture reached the sink.
     pub fn shutdown(&mut self, grace: Duration) {
         if let Some(r) = self.running.take() {
@@ -88,6 +95,13 @@ impl Drop for InProcessProxy {
 
 /// Exchanges a [`MemorySink`] received, shared with the test.
 pub type Stored = Arc<Mutex<Vec<Exchange>>>;
+
+/// The exchanges stored so far, in the order they started.
+pub fn in_start_order(stored: &Stored) -> Vec<Exchange> {
+    let mut v = stored.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    v.sort_by(|a, b| a.start.cmp(&b.start).then(a.id.cmp(&b.id)));
+    v
+}
 
 /// Keeps exchanges in memory.
 #[derive(Debug, Default)]
