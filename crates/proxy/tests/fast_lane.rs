@@ -5,35 +5,19 @@
 
 use std::time::Duration;
 
-use tapwire_model::Exchange;
 use tapwire_proxy::Handoff;
 use tapwire_test_support::http::HttpConn;
-use tapwire_test_support::inprocess::{in_start_order, InProcessProxy, Stored};
-use tapwire_test_support::{pattern, require_tool, PyServer};
+use tapwire_test_support::inprocess::{in_start_order, InProcessProxy};
+use tapwire_test_support::{pattern, PyServer};
 
 const GRACE: Duration = Duration::from_secs(5);
 
-fn upstream() -> Option<PyServer> {
-    require_tool("python3").then(|| PyServer::start("upstream.py", [] as [&str; 0]))
-}
-
-fn start(up: &PyServer) -> (InProcessProxy, Stored) {
-    InProcessProxy::recording(up.addr())
-}
-
-fn taken(stored: &Stored) -> Vec<Exchange> {
-    in_start_order(stored)
-}
-
-fn json(body: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(body)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
-}
-
 #[test]
 fn plain_requests_take_the_lane_and_are_recorded_field_for_field() {
-    let Some(up) = upstream() else { return };
-    let (mut proxy, stored) = start(&up);
+    let Some(up) = PyServer::upstream() else {
+        return;
+    };
+    let (mut proxy, stored) = InProcessProxy::recording(up.addr());
     let mut c = HttpConn::connect(proxy.inbound).unwrap();
 
     // GET with a query and repeated fields.
@@ -46,7 +30,7 @@ fn plain_requests_take_the_lane_and_are_recorded_field_for_field() {
         )
         .unwrap();
     assert_eq!(r.status, 200);
-    assert_eq!(json(&r.body)["query"], "page=2&sort=name");
+    assert_eq!(r.json()["query"], "page=2&sort=name");
     assert_eq!(r.header("x-multi"), Some("one"), "{r:?}");
 
     // HEAD: a length but no body, and the connection goes on.
@@ -65,7 +49,7 @@ fn plain_requests_take_the_lane_and_are_recorded_field_for_field() {
             &[("X-Checksum", "42")],
         )
         .unwrap();
-    assert_eq!(json(&r.body)["size"], 8);
+    assert_eq!(r.json()["size"], 8);
     let r = c
         .request("GET", "/bytes?n=20000&chunked=1", &[], b"")
         .unwrap();
@@ -82,7 +66,7 @@ fn plain_requests_take_the_lane_and_are_recorded_field_for_field() {
             &big,
         )
         .unwrap();
-    assert_eq!(json(&r.body)["size"], 300_000);
+    assert_eq!(r.json()["size"], 300_000);
 
     // A body that ends at close: the proxy closes the client connection too.
     let r = c
@@ -98,7 +82,7 @@ fn plain_requests_take_the_lane_and_are_recorded_field_for_field() {
     }
     proxy.shutdown(GRACE);
 
-    let caps = taken(&stored);
+    let caps = in_start_order(&stored);
     assert_eq!(caps.len(), 7);
     let get = &caps[0];
     let req = get.request.as_ref().unwrap();
@@ -153,8 +137,10 @@ fn plain_requests_take_the_lane_and_are_recorded_field_for_field() {
 
 #[test]
 fn requests_the_lane_does_not_take_reach_the_general_path() {
-    let Some(up) = upstream() else { return };
-    let (mut proxy, stored) = start(&up);
+    let Some(up) = PyServer::upstream() else {
+        return;
+    };
+    let (mut proxy, stored) = InProcessProxy::recording(up.addr());
     let cases: [(&str, Handoff); 5] = [
         (
             "GET /api/old HTTP/1.0\r\nHost: app\r\n\r\n",
@@ -189,7 +175,7 @@ fn requests_the_lane_does_not_take_reach_the_general_path() {
             "{raw:?}: {r:?}"
         );
         if r.status == 200 {
-            let v = json(&r.body);
+            let v = r.json();
             assert!(v["path"].as_str().unwrap().starts_with("/api/"), "{v}");
         }
         let handed: u64 = cases[..=i]
@@ -202,7 +188,7 @@ fn requests_the_lane_does_not_take_reach_the_general_path() {
     }
     assert_eq!(proxy.metrics.fast_lane_requests(), cases.len() as u64);
     proxy.shutdown(GRACE);
-    let caps = taken(&stored);
+    let caps = in_start_order(&stored);
     assert!(caps.len() >= 2 * cases.len() - 1, "{}", caps.len());
 }
 
@@ -211,8 +197,10 @@ fn requests_the_lane_does_not_take_reach_the_general_path() {
 /// since the rest of the body will not be read.
 #[test]
 fn an_answer_before_the_end_of_the_body_is_relayed() {
-    let Some(up) = upstream() else { return };
-    let (mut proxy, stored) = start(&up);
+    let Some(up) = PyServer::upstream() else {
+        return;
+    };
+    let (mut proxy, stored) = InProcessProxy::recording(up.addr());
     let mut c = HttpConn::connect(proxy.inbound).unwrap();
     c.write_all(b"POST /early HTTP/1.1\r\nHost: app\r\nContent-Length: 1000000\r\n\r\n")
         .unwrap();
@@ -226,7 +214,7 @@ fn an_answer_before_the_end_of_the_body_is_relayed() {
         "the proxy closes the connection: {rest:?}"
     );
     proxy.shutdown(GRACE);
-    let caps = taken(&stored);
+    let caps = in_start_order(&stored);
     assert_eq!(caps.len(), 1);
     let e = &caps[0];
     assert_eq!(e.response.as_ref().unwrap().status, 413);

@@ -22,7 +22,7 @@ const MIB: usize = 1024 * 1024;
 const GRACE: Duration = Duration::from_secs(5);
 
 fn upstream() -> Option<PyServer> {
-    require_tool("python3").then(|| PyServer::start("upstream.py", [] as [&str; 0]))
+    PyServer::upstream()
 }
 
 fn start(up: &PyServer) -> (InProcessProxy, Stored) {

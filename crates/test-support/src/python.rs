@@ -36,6 +36,13 @@ pub struct PyServer {
 }
 
 impl PyServer {
+    /// The HTTP/1.1 test upstream (`py/upstream.py`, routes in its
+    /// docstring), or `None` (skipped with a reason; a failure in CI) when
+    /// python3 is missing.
+    pub fn upstream() -> Option<Self> {
+        crate::require_tool("python3").then(|| Self::start("upstream.py", [] as [&str; 0]))
+    }
+
     /// Starts `py/<name>` with `args` and waits for its `READY <port>` line.
     pub fn start<S: AsRef<OsStr>>(name: &str, args: impl IntoIterator<Item = S>) -> Self {
         let mut cmd = python(name);
