@@ -1031,9 +1031,12 @@ fn plan_response(
     let mut codings = false;
     let mut chunked = false;
     let mut named: Vec<&[u8]> = Vec::new();
+    let mut dated = false;
     for f in resp.headers.iter() {
         let (n, v) = (f.name, f.value);
-        if n.eq_ignore_ascii_case("content-length") {
+        if n.eq_ignore_ascii_case("date") {
+            dated = true;
+        } else if n.eq_ignore_ascii_case("content-length") {
             let l = content_length(v).ok_or_else(|| {
                 format!("invalid Content-Length {:?}", String::from_utf8_lossy(v))
             })?;
@@ -1098,6 +1101,12 @@ fn plan_response(
         if keep {
             write_field(down, n.as_bytes(), f.value);
         }
+    }
+    if !dated {
+        // A recipient forwarding a response without Date adds one
+        // (RFC 9110 §6.6.1).
+        let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+        write_field(down, b"date", now.as_bytes());
     }
     if close {
         down.extend_from_slice(b"connection: close\r\n");
@@ -1170,12 +1179,24 @@ mod tests {
         }
     }
 
+    /// The plan and the client's head, less the `date` the lane adds to
+    /// a response that has none (checked here).
     fn response(raw: &str, how: &ResponseHow) -> (ResponsePlan, String) {
         let mut down = Vec::new();
-        match parse_response(raw.as_bytes(), &mut down, how) {
-            Ok(Some(Resp::Final(plan))) => (plan, String::from_utf8(down).unwrap()),
-            _ => panic!("not a final response: {raw:?}"),
-        }
+        let Ok(Some(Resp::Final(plan))) = parse_response(raw.as_bytes(), &mut down, how) else {
+            panic!("not a final response: {raw:?}")
+        };
+        let text = String::from_utf8(down).unwrap();
+        let added = text
+            .split_inclusive("\r\n")
+            .filter(|l| l.starts_with("date: "));
+        let dated = raw.contains("\r\nDate: ");
+        assert_eq!(added.count(), usize::from(!dated), "{text:?}");
+        let text = text
+            .split_inclusive("\r\n")
+            .filter(|l| !l.starts_with("date: "))
+            .collect();
+        (plan, text)
     }
 
     #[test]
@@ -1250,7 +1271,7 @@ mod tests {
     #[test]
     fn response_framing_follows_rfc_9112() {
         let (p, down) = response(
-            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nSet-Cookie: a\r\nSet-Cookie: b\r\n\r\nhello",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nSet-Cookie: a\r\nSet-Cookie: b\r\nDate: Wed, 02 Dec 2026 03:00:00 GMT\r\n\r\nhello",
             &how(false, false),
         );
         assert_eq!(
@@ -1259,7 +1280,7 @@ mod tests {
         );
         assert_eq!(
             down,
-            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nSet-Cookie: a\r\nSet-Cookie: b\r\n\r\n"
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nSet-Cookie: a\r\nSet-Cookie: b\r\nDate: Wed, 02 Dec 2026 03:00:00 GMT\r\n\r\n"
         );
         assert_eq!(
             p.head_len,
