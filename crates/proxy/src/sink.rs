@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tapwire_model::segment::{SegmentError, SegmentWriter, SUFFIX};
+use tapwire_model::segment::{SegmentError, SegmentWriter, CAPTURE_ZSTD_LEVEL, SUFFIX};
 use tapwire_model::Exchange;
 
 use crate::capture::{CaptureReceiver, Captured};
@@ -104,7 +104,10 @@ impl CaptureSink for SegmentDirSink {
     fn write(&mut self, exchange: Exchange) -> Result<(), SinkError> {
         if self.current.is_none() {
             let path = self.next_path();
-            self.current = Some((SegmentWriter::create(path)?, Instant::now()));
+            self.current = Some((
+                SegmentWriter::create_with_level(path, CAPTURE_ZSTD_LEVEL)?,
+                Instant::now(),
+            ));
         }
         let full = match &mut self.current {
             Some((w, _)) => {

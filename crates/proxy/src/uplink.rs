@@ -168,7 +168,10 @@ impl ForwarderSink {
         let exchanges = std::mem::take(&mut self.current);
         let batch = Batch {
             id: uuid::Uuid::now_v7(),
-            body: Bytes::from(segment::encode(&exchanges)),
+            body: Bytes::from(segment::encode_with_level(
+                &exchanges,
+                segment::CAPTURE_ZSTD_LEVEL,
+            )),
             count: exchanges.len() as u64,
         };
         let cap = self.config.buffer_exchanges as u64;
