@@ -927,11 +927,12 @@ where
                     }
                 }
             }
-            Framing::UntilClose => (buf.split().freeze(), false),
+            Framing::UntilClose => {
+                let part = buf.split().freeze();
+                body.push(&part, how.limit);
+                (part, false)
+            }
         };
-        if matches!(plan.body, Framing::UntilClose) {
-            body.push(&part, how.limit);
-        }
         let written = match head_out.take() {
             Some(mut h) => {
                 let r = if part.len() <= COALESCE {
