@@ -1,6 +1,6 @@
 //! Versioned JSON Lines: one [`Exchange`] per line, UTF-8, `\n` separated.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 use crate::{Exchange, SCHEMA_VERSION};
 
@@ -29,17 +29,22 @@ pub enum DecodeError {
     Io(#[from] std::io::Error),
 }
 
-/// Writes one exchange as a single line (with trailing newline).
-pub fn write_line<W: Write>(mut w: W, ex: &Exchange) -> std::io::Result<()> {
-    serde_json::to_writer(&mut w, ex)?;
-    w.write_all(b"\n")
+/// Appends one exchange to `out` as a single line (with trailing newline).
+///
+/// Encoded with sonic-rs through the same serde derives as decoding: its
+/// vectorised string escaping matters for the capture sink, where body text
+/// dominates each line. The output is the JSON serde_json writes.
+pub fn encode_into(out: &mut Vec<u8>, ex: &Exchange) {
+    // An Exchange always serializes (string-keyed maps, no floats), and
+    // writing into a Vec cannot fail.
+    let _ = sonic_rs::to_writer(&mut *out, ex);
+    out.push(b'\n');
 }
 
 /// Encodes one exchange as a line (with trailing newline).
 pub fn encode(ex: &Exchange) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    // Writing into a Vec cannot fail and an Exchange always serializes.
-    let _ = write_line(&mut out, ex);
+    encode_into(&mut out, ex);
     out
 }
 

@@ -4,7 +4,7 @@
 //! finished, so a reader never sees a partial segment.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::jsonl::{self, DecodeError};
@@ -56,11 +56,25 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Se
     }
 }
 
+/// Lines are gathered into a buffer of this size and each full buffer is
+/// compressed as one zstd frame; a segment is the frames one after another
+/// (a valid zstd stream, which every zstd reader decodes whole). A
+/// streaming encoder fed line by line stays on zstd's slower
+/// non-contiguous-window path: the proxy's capture sink spent 8.8 µs per
+/// 1.7 KB exchange that way against 7.8 µs with frames. Frames of 512 KiB
+/// come out 2-4% larger than one long frame on exchange-shaped lines.
+const STAGE: usize = 512 << 10;
+
 /// Writes one segment; nothing is visible at `path` until [`finish`](Self::finish).
 pub struct SegmentWriter {
     path: PathBuf,
     tmp: PathBuf,
-    enc: zstd::stream::write::Encoder<'static, BufWriter<File>>,
+    file: File,
+    zstd: zstd::bulk::Compressor<'static>,
+    /// Encoded lines not yet compressed (see [`STAGE`]).
+    staged: Vec<u8>,
+    /// Whether a frame has been written yet.
+    started: bool,
     count: u64,
     raw_bytes: u64,
 }
@@ -87,13 +101,15 @@ impl SegmentWriter {
         let mut tmp = path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
+        let zstd = zstd::bulk::Compressor::new(level).map_err(io("start zstd for", &tmp))?;
         let file = File::create(&tmp).map_err(io("create", &tmp))?;
-        let enc = zstd::stream::write::Encoder::new(BufWriter::new(file), level)
-            .map_err(io("start zstd stream in", &tmp))?;
         Ok(Self {
             path,
             tmp,
-            enc,
+            file,
+            zstd,
+            staged: Vec::new(),
+            started: false,
             count: 0,
             raw_bytes: 0,
         })
@@ -101,10 +117,31 @@ impl SegmentWriter {
 
     /// Appends one exchange.
     pub fn append(&mut self, ex: &Exchange) -> Result<(), SegmentError> {
-        let line = jsonl::encode(ex);
-        self.enc.write_all(&line).map_err(io("write", &self.tmp))?;
+        let before = self.staged.len();
+        jsonl::encode_into(&mut self.staged, ex);
         self.count += 1;
-        self.raw_bytes += line.len() as u64;
+        self.raw_bytes += (self.staged.len() - before) as u64;
+        if self.staged.len() >= STAGE {
+            self.write_frame()?;
+        }
+        Ok(())
+    }
+
+    /// Compresses the staged lines as one frame and writes it.
+    fn write_frame(&mut self) -> Result<(), SegmentError> {
+        let frame = self
+            .zstd
+            .compress(&self.staged)
+            .map_err(io("compress for", &self.tmp))?;
+        self.file
+            .write_all(&frame)
+            .map_err(io("write", &self.tmp))?;
+        self.started = true;
+        self.staged.clear();
+        // One large body must not pin its size for the segment's life.
+        if self.staged.capacity() > 4 * STAGE {
+            self.staged.shrink_to(STAGE + (64 << 10));
+        }
         Ok(())
     }
 
@@ -118,18 +155,13 @@ impl SegmentWriter {
         self.raw_bytes
     }
 
-    /// Flushes, syncs and renames the segment into place; returns its path.
-    pub fn finish(self) -> Result<PathBuf, SegmentError> {
-        let buf = self
-            .enc
-            .finish()
-            .map_err(io("finish zstd stream in", &self.tmp))?;
-        let file = buf.into_inner().map_err(|e| SegmentError::Io {
-            op: "flush",
-            path: self.tmp.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().map_err(io("sync", &self.tmp))?;
+    /// Compresses what is staged, syncs and renames the segment into place;
+    /// returns its path. A segment with no exchange is one empty frame.
+    pub fn finish(mut self) -> Result<PathBuf, SegmentError> {
+        if !self.staged.is_empty() || !self.started {
+            self.write_frame()?;
+        }
+        self.file.sync_all().map_err(io("sync", &self.tmp))?;
         std::fs::rename(&self.tmp, &self.path).map_err(io("rename into place", &self.path))?;
         Ok(self.path)
     }
@@ -144,7 +176,7 @@ pub fn encode(exchanges: &[Exchange]) -> Vec<u8> {
 pub fn encode_with_level(exchanges: &[Exchange], level: i32) -> Vec<u8> {
     let mut raw = Vec::with_capacity(exchanges.len() * 512);
     for ex in exchanges {
-        raw.extend_from_slice(&jsonl::encode(ex));
+        jsonl::encode_into(&mut raw, ex);
     }
     // Compressing into memory cannot fail for valid levels.
     zstd::bulk::compress(&raw, level).unwrap_or_default()

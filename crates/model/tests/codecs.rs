@@ -292,6 +292,48 @@ mod jsonl_codec {
         }
     }
 
+    /// The encoder (sonic-rs) writes exactly what serde_json writes: every
+    /// control character, quotes, backslashes, `/`, DEL, non-ASCII, line and
+    /// paragraph separators, in bodies, headers, tags and names.
+    #[test]
+    fn encoding_matches_serde_json_byte_for_byte() {
+        let mut nasty: String = (0u8..0x20).map(char::from).collect();
+        nasty.push_str("\"\\/\u{7f}\u{80}\u{2028}\u{2029}\u{fffd}\u{10ffff}</script>");
+        // Long runs with one escape at every position across 16/32/64-byte
+        // vector blocks.
+        let long: String = (0..200)
+            .map(|i| {
+                if i % 37 == 0 {
+                    '"'
+                } else if i % 53 == 0 {
+                    '\n'
+                } else {
+                    'x'
+                }
+            })
+            .collect();
+        let mut fixtures = all_fixtures();
+        for text in [nasty, long, String::new()] {
+            let mut ex = odd_corners();
+            ex.service.name.clone_from(&text);
+            ex.tags.insert(text.clone(), text.clone());
+            ex.error = Some(text.clone());
+            if let Some(req) = ex.request.as_mut() {
+                req.headers.push(text.clone(), text.clone());
+                req.body = Body::complete(text.clone());
+            }
+            fixtures.push(ex);
+        }
+        for ex in fixtures {
+            let mut want = serde_json::to_vec(&ex).unwrap();
+            want.push(b'\n');
+            assert_eq!(
+                String::from_utf8(jsonl::encode(&ex)).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+    }
+
     #[test]
     fn newer_version_says_to_upgrade() {
         let mut v: serde_json::Value =
@@ -410,6 +452,47 @@ mod segment_files {
         let plain = zstd::decode_all(bytes.as_slice()).unwrap();
         let lines: Vec<u8> = fixtures.iter().flat_map(jsonl::encode).collect();
         assert_eq!(plain, lines);
+    }
+
+    /// A segment larger than the writer's staging buffer is several zstd
+    /// frames; every reader (ours, the `zstd` crate's, the CLI's) reads
+    /// them all. An empty segment is still valid zstd.
+    #[test]
+    fn large_segments_are_several_frames_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("big{}", segment::SUFFIX));
+        let mut w = segment::SegmentWriter::create_with_level(&path, 1).unwrap();
+        let mut written = Vec::new();
+        for i in 0..400u32 {
+            let mut ex = odd_corners();
+            ex.id = ExchangeId(uuid::Uuid::from_u128(u128::from(i)));
+            // Varied text, so that frames do not compress to nothing.
+            let text: String = (0..4000u32)
+                .map(|k| char::from(b'a' + ((k * 7 + i * 13) % 26) as u8))
+                .collect();
+            ex.request.as_mut().unwrap().body = Body::complete(text);
+            w.append(&ex).unwrap();
+            written.push(ex);
+        }
+        w.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let first = zstd::zstd_safe::find_frame_compressed_size(&bytes).unwrap();
+        assert!(first < bytes.len(), "expected more than one frame");
+        assert_eq!(segment::read_file(&path).unwrap(), written);
+        assert_eq!(segment::decode(&bytes, usize::MAX).unwrap(), written);
+        let plain = zstd::decode_all(bytes.as_slice()).unwrap();
+        let lines: Vec<u8> = written.iter().flat_map(jsonl::encode).collect();
+        assert_eq!(plain, lines);
+
+        let empty = dir.path().join(format!("empty{}", segment::SUFFIX));
+        segment::SegmentWriter::create(&empty)
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert!(segment::read_file(&empty).unwrap().is_empty());
+        assert!(zstd::decode_all(std::fs::read(&empty).unwrap().as_slice())
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

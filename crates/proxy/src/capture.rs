@@ -330,8 +330,8 @@ fn raw_request(head: &[u8], body: BodyCapture, upstream: &Upstream) -> Request {
         let mut req = httparse::Request::new(fields);
         req.parse(head)?;
         Ok((
-            req.method.unwrap_or_default().to_owned(),
-            req.path.unwrap_or_default().to_owned(),
+            req.method.unwrap_or_default(),
+            req.path.unwrap_or_default(),
             req.version,
             raw_headers(req.headers),
         ))
@@ -339,17 +339,17 @@ fn raw_request(head: &[u8], body: BodyCapture, upstream: &Upstream) -> Request {
     // The lane parsed these very bytes before relaying them.
     let (method, target, minor, fields) = parsed.unwrap_or_default();
     let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        Some((p, q)) => (p, Some(q.to_owned())),
         None => (target, None),
     };
     let authority = fields
         .get("host")
         .map_or_else(|| upstream.to_string(), str::to_owned);
     Request {
-        method,
+        method: method.to_owned(),
         scheme: "http".to_owned(),
         authority,
-        path,
+        path: path.to_owned(),
         query,
         version: minor_version(minor).to_owned(),
         headers: fields,
