@@ -1,106 +1,137 @@
-//! Bitmaps of a JSON body, one bit per byte, built before the walk:
+//! Byte-class probes of a JSON body, 16 bytes at a time, run on demand by
+//! the walker for the string it is reading:
 //!
-//! - `stop`: where a string may end (`"` and `\`), so the walker reads a
-//!   string's end from it instead of visiting every byte of the string;
-//! - `cand`: bytes without which no content detector can report anything
-//!   ([`crate::scan::is_cand`]), so a string holding none of them is known to be
-//!   clean without reading it.
+//! - where a string may end (`"` and `\`, [`next_stop`]), so the walker
+//!   reads a string's end without visiting its bytes one by one;
+//! - whether a span holds a byte without which no content detector can
+//!   report anything ([`crate::scan::is_cand`], [`any_cand`]), so a string
+//!   holding none of them is known to be clean without reading it;
+//! - both at once for a string that starts at a given byte
+//!   ([`string_end`]), the walker's common case.
 //!
-//! Built 16 bytes at a time with vector compares and `movemask` (SSE2 on
-//! x86-64, NEON on arm64) through the `wide` crate, which keeps this file
-//! free of `unsafe`. Hand-written because no crate builds byte-class
-//! bitmaps: `memchr` finds up to three bytes, one match at a time.
+//! Vector compares and `movemask` (SSE2 on x86-64, NEON on arm64) through
+//! the `wide` crate, which keeps this file free of `unsafe`. Hand-written
+//! because no crate classifies bytes this way: `memchr` finds up to three
+//! bytes, and has no "any byte in a range".
+//!
+//! Why on demand rather than bitmaps of the whole body built up front (as
+//! this module did before): much of a body is names, which the name cache
+//! (`keys::KeyCache`) compares in place, and numbers and punctuation, which
+//! the walker reads anyway. The strings it does probe are mostly shorter
+//! than 16 bytes, one probe each; indexing every byte of the body cost more
+//! (1.5 instructions per byte) than all the probes together.
 
 use wide::u8x16;
 
-/// Bit `i` of word `w` describes byte `64 * w + i`.
-#[derive(Debug, Default)]
-pub(crate) struct Index {
-    stop: Vec<u64>,
-    cand: Vec<u64>,
+const LANES: usize = 16;
+
+/// The 16 bytes at `i`; past the end of `s`, zeros (neither stops nor
+/// candidates).
+#[inline(always)]
+fn load(s: &[u8], i: usize) -> u8x16 {
+    match s.get(i..).and_then(<[u8]>::first_chunk::<LANES>) {
+        Some(c) => u8x16::from(*c),
+        None => load_tail(s, i),
+    }
 }
 
-/// `(stop, cand)` bits of 16 bytes.
+/// [`load`] within 16 bytes of the end.
+#[cold]
+fn load_tail(s: &[u8], i: usize) -> u8x16 {
+    let mut a = [0u8; LANES];
+    let rest = s.get(i..).unwrap_or_default();
+    a[..rest.len()].copy_from_slice(rest);
+    u8x16::from(a)
+}
+
+/// Bit `k` set where byte `k` is `"` or `\`.
 #[inline(always)]
-fn lanes(v: u8x16) -> (u64, u64) {
+fn stops(v: u8x16) -> u32 {
     let eq = |b: u8| v.simd_eq(u8x16::splat(b));
-    let stop = eq(b'"') | eq(b'\\');
+    (eq(b'"') | eq(b'\\')).to_bitmask()
+}
+
+/// Bit `k` set where [`crate::scan::is_cand`] holds for byte `k`.
+#[inline(always)]
+fn cands(v: u8x16) -> u32 {
     // `v - b'('` is at most 25 exactly for `(` to `A` (bytes wrap around).
     let d = v - u8x16::splat(b'(');
-    let cand = d.min(u8x16::splat(b'A' - b'(')).simd_eq(d) | eq(b'J');
-    (u64::from(stop.to_bitmask()), u64::from(cand.to_bitmask()))
+    (d.min(u8x16::splat(b'A' - b'(')).simd_eq(d) | v.simd_eq(u8x16::splat(b'J'))).to_bitmask()
 }
 
+/// Where the string content starting at `a` may end (the first `"` or `\`
+/// at or after `a`), and whether the bytes before it hold a candidate byte
+/// when that end is within [`CAND_SPAN`] bytes (`None` beyond: the quick
+/// reading does not ask about texts that long). Most strings are shorter
+/// than 16 bytes: one probe answers both.
 #[inline(always)]
-fn block(c: &[u8; 64]) -> (u64, u64) {
-    let (mut stop, mut cand) = (0, 0);
-    for (k, chunk) in c.chunks_exact(16).enumerate() {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(chunk);
-        let (s, d) = lanes(u8x16::from(a));
-        stop |= s << (16 * k);
-        cand |= d << (16 * k);
+pub(crate) fn string_end(s: &[u8], a: usize) -> Option<(usize, Option<bool>)> {
+    let v = load(s, a);
+    let stop = stops(v);
+    if stop != 0 {
+        let k = stop.trailing_zeros();
+        let before = (1u32 << k) - 1;
+        return Some((a + k as usize, Some(cands(v) & before != 0)));
     }
-    (stop, cand)
+    string_end_far(s, a, cands(v) != 0)
 }
 
-impl Index {
-    /// Indexes `s`, reusing this index's buffers.
-    pub(crate) fn build(&mut self, s: &[u8]) {
-        let words = s.len().div_ceil(64);
-        self.stop.clear();
-        self.cand.clear();
-        self.stop.reserve(words);
-        self.cand.reserve(words);
-        let mut chunks = s.chunks_exact(64);
-        for c in &mut chunks {
-            let Ok(b) = <&[u8; 64]>::try_from(c) else {
-                continue;
-            };
-            let (stop, cand) = block(b);
-            self.stop.push(stop);
-            self.cand.push(cand);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            // Zero bytes are neither stops nor candidates.
-            let mut b = [0u8; 64];
-            b[..rest.len()].copy_from_slice(rest);
-            let (stop, cand) = block(&b);
-            self.stop.push(stop);
-            self.cand.push(cand);
-        }
-    }
+/// Texts at least this long are never ruled out by their bytes
+/// (`Scanner::might_match`), so [`string_end`] stops looking for
+/// candidates here.
+pub(crate) const CAND_SPAN: usize = 3 * LANES;
 
-    /// The first `"` or `\` at or after `from`.
-    #[inline]
-    pub(crate) fn next_stop(&self, from: usize) -> Option<usize> {
-        let mut w = from / 64;
-        let mut m = *self.stop.get(w)? & (!0u64 << (from % 64));
-        while m == 0 {
-            w += 1;
-            m = *self.stop.get(w)?;
+/// [`string_end`] past the first probe, which found no end and `cand`.
+#[inline(never)]
+fn string_end_far(s: &[u8], a: usize, mut cand: bool) -> Option<(usize, Option<bool>)> {
+    let mut i = a + LANES;
+    while i < a + CAND_SPAN {
+        if i >= s.len() {
+            return None;
         }
-        Some(w * 64 + m.trailing_zeros() as usize)
+        let v = load(s, i);
+        let stop = stops(v);
+        if stop != 0 {
+            let k = stop.trailing_zeros();
+            let before = (1u32 << k) - 1;
+            return Some((i + k as usize, Some(cand || cands(v) & before != 0)));
+        }
+        cand = cand || cands(v) != 0;
+        i += LANES;
     }
+    Some((next_stop(s, i)?, None))
+}
 
-    /// Whether `a..b` (within the indexed bytes) holds a byte for which
-    /// [`crate::scan::is_cand`] is true.
-    #[inline]
-    pub(crate) fn any_cand(&self, a: usize, b: usize) -> bool {
-        if a >= b {
-            return false;
+/// The first `"` or `\` in `s` at or after `from`.
+#[inline]
+pub(crate) fn next_stop(s: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i < s.len() {
+        let m = stops(load(s, i));
+        if m != 0 {
+            return Some(i + m.trailing_zeros() as usize);
         }
-        let (wa, wb) = (a / 64, (b - 1) / 64);
-        let first = !0u64 << (a % 64);
-        let last = !0u64 >> (63 - (b - 1) % 64);
-        if wa == wb {
-            return self.cand[wa] & first & last != 0;
-        }
-        self.cand[wa] & first != 0
-            || self.cand[wa + 1..wb].iter().any(|&m| m != 0)
-            || self.cand[wb] & last != 0
+        i += LANES;
     }
+    None
+}
+
+/// Whether `s[a..b]` holds a byte for which [`crate::scan::is_cand`] is
+/// true (bytes past the end of `s` count as none).
+#[inline(never)]
+pub(crate) fn any_cand(s: &[u8], a: usize, b: usize) -> bool {
+    let mut i = a;
+    while i < b {
+        let mut m = cands(load(s, i));
+        if b - i < LANES {
+            m &= (1u32 << (b - i)) - 1;
+        }
+        if m != 0 {
+            return true;
+        }
+        i += LANES;
+    }
+    false
 }
 
 #[cfg(test)]
@@ -108,25 +139,45 @@ mod tests {
     use super::*;
     use crate::scan;
 
+    fn reference_stop(s: &[u8], from: usize) -> Option<usize> {
+        s.get(from..)?
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')
+            .map(|p| p + from)
+    }
+
     #[test]
     fn matches_a_byte_by_byte_reading() {
-        // Every byte value at every offset, across block edges.
-        let s: Vec<u8> = (0..700u32).map(|i| (i * 37 % 256) as u8).collect();
-        let mut ix = Index::default();
-        ix.build(&s);
-        for from in 0..s.len() {
-            let want = s[from..]
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\')
-                .map(|p| p + from);
-            assert_eq!(ix.next_stop(from), want, "next_stop({from})");
+        // Every byte value at every offset, across 16-byte probe edges and
+        // the end of the input; sparse stops so that probes run long.
+        let mut s: Vec<u8> = (0..700u32).map(|i| (i * 37 % 256) as u8).collect();
+        for b in &mut s[300..600] {
+            if *b == b'"' || *b == b'\\' {
+                *b = b'a';
+            }
         }
-        assert_eq!(ix.next_stop(s.len()), None);
+        for from in 0..=s.len() + 2 {
+            assert_eq!(
+                next_stop(&s, from),
+                reference_stop(&s, from),
+                "next_stop({from})"
+            );
+        }
+        for a in 0..=s.len() + 2 {
+            let got = string_end(&s, a);
+            let Some(b) = reference_stop(&s, a) else {
+                assert_eq!(got, None, "string_end({a})");
+                continue;
+            };
+            let cand = s[a..b].iter().any(|&c| scan::is_cand(c));
+            let want = (b, (b - a < CAND_SPAN).then_some(cand));
+            assert_eq!(got, Some(want), "string_end({a})");
+        }
         for a in 0..s.len() {
-            for b in [a, a + 1, a + 5, a + 63, a + 64, a + 65, a + 200] {
-                let b = b.min(s.len());
+            for len in [0, 1, 2, 5, 15, 16, 17, 31, 32, 33, 39, 40, 63, 64, 65, 200] {
+                let b = (a + len).min(s.len());
                 let want = s[a..b].iter().any(|&c| scan::is_cand(c));
-                assert_eq!(ix.any_cand(a, b), want, "any_cand({a}, {b})");
+                assert_eq!(any_cand(&s, a, b), want, "any_cand({a}, {b})");
             }
         }
     }
@@ -134,13 +185,11 @@ mod tests {
     #[test]
     fn every_byte_value_is_classified_alike() {
         let s: Vec<u8> = (0..=255u8).collect();
-        let mut ix = Index::default();
-        ix.build(&s);
         for b in 0..=255u8 {
             let i = usize::from(b);
-            assert_eq!(ix.any_cand(i, i + 1), scan::is_cand(b), "byte {b:#04x}");
+            assert_eq!(any_cand(&s, i, i + 1), scan::is_cand(b), "byte {b:#04x}");
             assert_eq!(
-                ix.next_stop(i) == Some(i),
+                next_stop(&s, i) == Some(i),
                 b == b'"' || b == b'\\',
                 "byte {b:#04x}"
             );
@@ -148,14 +197,72 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_candidate_or_stop_is_found_wherever_it_stands() {
+        // One interesting byte in a run of plain ones, at every position of
+        // inputs of every length up to three probes: the probe edges and
+        // the zero padding past the end must neither hide nor invent one.
+        for n in 1..50 {
+            for at in 0..n {
+                for (byte, is_stop) in [(b'"', true), (b'\\', true), (b'7', false), (b'J', false)] {
+                    let mut s = vec![b'x'; n];
+                    s[at] = byte;
+                    for from in 0..=n {
+                        assert_eq!(
+                            next_stop(&s, from),
+                            reference_stop(&s, from),
+                            "{n} {at} {from}"
+                        );
+                    }
+                    for a in 0..=n {
+                        for b in a..=n {
+                            let want = !is_stop && (a..b).contains(&at);
+                            assert_eq!(any_cand(&s, a, b), want, "{n} {at} {a}..{b}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn string_end_matches_a_byte_by_byte_reading() {
+        // Ends at every distance from the start, so that the first, second,
+        // third and later probes each find one; candidates before, at and
+        // after the end.
+        for n in 0..80 {
+            for cand_at in [None, Some(0), Some(n / 2), Some(n), Some(n + 1)] {
+                let mut s = vec![b'x'; n + 20];
+                s[n] = b'"';
+                if let Some(c) = cand_at {
+                    if c != n {
+                        s[c.min(n + 19)] = b'5';
+                    }
+                }
+                for a in 0..=n {
+                    let (b, cand) = string_end(&s, a).expect("an end");
+                    assert_eq!(b, n, "{n} {a}");
+                    let want = s[a..b].iter().any(|&c| scan::is_cand(c));
+                    match cand {
+                        Some(c) => assert_eq!(c, want, "{n} {cand_at:?} {a}"),
+                        None => assert!(b - a >= CAND_SPAN, "{n} {a}"),
+                    }
+                }
+            }
+        }
+        assert_eq!(string_end(b"", 0), None);
+        assert_eq!(string_end(b"abc", 0), None);
+        assert_eq!(string_end(&[b'a'; 100], 3), None);
+        assert_eq!(string_end(b"ab\\", 0), Some((2, Some(false))));
+    }
+
+    #[test]
     fn short_and_empty_inputs() {
-        let mut ix = Index::default();
-        ix.build(b"");
-        assert_eq!(ix.next_stop(0), None);
-        ix.build(b"ab\"c9");
-        assert_eq!(ix.next_stop(0), Some(2));
-        assert_eq!(ix.next_stop(3), None);
-        assert!(!ix.any_cand(0, 4));
-        assert!(ix.any_cand(0, 5));
+        assert_eq!(next_stop(b"", 0), None);
+        assert_eq!(next_stop(b"", 5), None);
+        assert_eq!(next_stop(b"ab\"c9", 0), Some(2));
+        assert_eq!(next_stop(b"ab\"c9", 3), None);
+        assert!(!any_cand(b"ab\"c9", 0, 4));
+        assert!(any_cand(b"ab\"c9", 0, 5));
+        assert!(!any_cand(b"ab\"c9", 5, 5));
     }
 }

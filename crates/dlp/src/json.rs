@@ -7,50 +7,61 @@
 //! string token. Several top-level values (JSON Lines, concatenated JSON)
 //! are accepted. Anything that is not JSON returns `None`, and the caller
 //! scans the body as text instead.
+//!
+//! Most bytes are never visited one by one: a string's end, and whether it
+//! holds a byte that a finding needs, come from 16-byte vector probes
+//! ([`crate::index`]); a field name is compared in place, in one 16-byte
+//! compare, with the name the document's name cache expects there
+//! ([`KeyCache`]). What is left per value is a few branches, so the hot
+//! path below avoids per-value allocation, copies of large frames and
+//! repeated bounds checks; the rare cases (escapes, names not predicted,
+//! values to scan) are out-of-line functions.
 
 use crate::category::Cat;
 use crate::decode::{self, Decoded};
-use crate::index::Index;
+use crate::index;
 use crate::keys::{KeyCache, KeyClass, NO_SLOT};
 use crate::redactor::{splice, Cx, Edit, Redactor, Rule};
-use crate::scan::Hints;
+use crate::scan::{self, Hints};
 
 /// Nesting deeper than this is not treated as JSON (serde_json stops at 128).
 const MAX_DEPTH: usize = 4096;
 
-#[derive(Debug)]
-enum Frame {
-    Obj {
-        /// Raw span of the current key's content (between the quotes).
-        key: (usize, usize),
-        /// The key as shown in paths, when it had to be decoded or redacted.
-        shown: Option<String>,
-        class: KeyClass,
-        /// Class of the object itself (from its parent), inherited by keys.
-        outer: KeyClass,
-        /// The current key's slot in the document's [`KeyCache`].
-        slot: u16,
-    },
-    Arr {
-        idx: usize,
-        class: KeyClass,
-        /// The name slot of the key that holds the array (see `KeyCache`).
-        under: u16,
-    },
+/// One open object or array. Plain data, so that opening and closing a
+/// container is a copy of a few words.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    /// Objects: raw span of the current key's content (between the quotes).
+    key: (usize, usize),
+    /// Arrays: index of the current element.
+    idx: usize,
+    obj: bool,
+    /// Objects: the current key is shown in paths as this frame's entry
+    /// of `Walker::shown` (decoded, or redacted), not as its raw bytes.
+    shown: bool,
+    /// Class in force for the current value.
+    class: KeyClass,
+    /// Objects: class of the object itself (from its parent), inherited by
+    /// its keys.
+    outer: KeyClass,
+    /// Objects: the current key's slot in the document's [`KeyCache`];
+    /// arrays: the name slot of the key that holds the array.
+    slot: u16,
 }
 
 struct Walker<'a, 'r> {
     r: &'r Redactor,
     s: &'a [u8],
-    pos: usize,
     base: &'a str,
     stack: Vec<Frame>,
+    /// Keys shown in paths otherwise than as their raw bytes, one per
+    /// frame with `shown` set, in stack order.
+    shown: Vec<String>,
     edits: Vec<Edit>,
-    /// The last string read was short, unescaped and held no trigger byte:
-    /// content scanning cannot find anything in it.
-    plain: bool,
-    ix: Index,
     keys: KeyCache,
+    /// No custom patterns: the quick reading and the name cache's
+    /// predictions may rule texts out.
+    builtin_only: bool,
 }
 
 /// Redacts a JSON body. `Some(None)`: valid, nothing to change;
@@ -59,172 +70,259 @@ pub(crate) fn redact(r: &Redactor, s: &[u8], base: &str, cx: &mut Cx) -> Option<
     let mut w = Walker {
         r,
         s,
-        pos: 0,
         base,
         stack: Vec::new(),
+        shown: Vec::new(),
         edits: Vec::new(),
-        plain: false,
-        ix: Index::default(),
         keys: KeyCache::take(),
+        builtin_only: r.scanner.custom.is_empty(),
     };
-    w.ix.build(s);
     let walked = w.walk(cx);
     w.keys.give_back();
     walked?;
     Some((!w.edits.is_empty()).then(|| splice(s, &w.edits)))
 }
 
+/// The first byte at or after `pos` that is not JSON whitespace.
+fn ws(s: &[u8], mut pos: usize) -> usize {
+    while let Some(&c) = s.get(pos) {
+        if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+            break;
+        }
+        pos += 1;
+    }
+    pos
+}
+
+/// The first byte at or after `pos` that is not JSON whitespace, and where
+/// it stands; `None` at the end.
+#[inline(always)]
+fn next(s: &[u8], pos: usize) -> Option<(usize, u8)> {
+    match s.get(pos) {
+        // Compact documents have no whitespace: one compare says so.
+        Some(&c) if c > b' ' => Some((pos, c)),
+        _ => next_after_ws(s, pos),
+    }
+}
+
+#[cold]
+fn next_after_ws(s: &[u8], pos: usize) -> Option<(usize, u8)> {
+    let p = ws(s, pos);
+    s.get(p).map(|&c| (p, c))
+}
+
+/// The end of the literal `lit` at `pos`.
+fn literal(s: &[u8], pos: usize, lit: &[u8]) -> Option<usize> {
+    s[pos..].starts_with(lit).then_some(pos + lit.len())
+}
+
+/// The end of the digits at or after `i`.
+#[inline(always)]
+fn digits(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && s[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
+/// A number at `a`: its end and whether it is a plain non-negative integer
+/// (the only numbers that can be cards, phones or SSNs).
+#[inline]
+fn number(s: &[u8], a: usize) -> Option<(usize, bool)> {
+    let mut i = a;
+    let mut int = true;
+    if s.get(i) == Some(&b'-') {
+        i += 1;
+        int = false;
+    }
+    match s.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i = digits(s, i + 1),
+        _ => return None,
+    }
+    if s.get(i) == Some(&b'.') {
+        int = false;
+        let d = i + 1;
+        i = digits(s, d);
+        if i == d {
+            return None;
+        }
+    }
+    if matches!(s.get(i), Some(b'e' | b'E')) {
+        int = false;
+        i += 1;
+        if matches!(s.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let d = i;
+        i = digits(s, d);
+        if i == d {
+            return None;
+        }
+    }
+    Some((i, int))
+}
+
+/// A string whose opening quote is at `q`, as [`Walker::string`] reads it.
+#[derive(Debug, Clone, Copy)]
+struct Str {
+    /// Content span, between the quotes.
+    a: usize,
+    b: usize,
+    /// It holds escapes.
+    esc: bool,
+    /// Unescaped, and `Scanner::might_match` rules out a finding in it.
+    plain: bool,
+}
+
 impl Walker<'_, '_> {
-    fn ws(&mut self) {
-        while self.pos < self.s.len() && matches!(self.s[self.pos], b' ' | b'\n' | b'\r' | b'\t') {
-            self.pos += 1;
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.pos).copied()
-    }
-
-    /// Class in force for the value about to be read.
-    fn class(&self) -> KeyClass {
+    /// Class in force for the value about to be read, and the name slot of
+    /// the key that holds it.
+    #[inline(always)]
+    fn context(&self) -> (KeyClass, u16) {
         match self.stack.last() {
-            Some(Frame::Obj { class, .. }) | Some(Frame::Arr { class, .. }) => *class,
-            None => KeyClass::None,
-        }
-    }
-
-    /// The name slot of the key whose value is about to be read.
-    fn under(&self) -> u16 {
-        match self.stack.last() {
-            Some(Frame::Obj { slot, .. }) => *slot,
-            Some(Frame::Arr { under, .. }) => *under,
-            None => NO_SLOT,
+            Some(f) => (f.class, f.slot),
+            None => (KeyClass::None, NO_SLOT),
         }
     }
 
     fn walk(&mut self, cx: &mut Cx) -> Option<()> {
-        self.ws();
-        if self.pos >= self.s.len() {
+        let s = self.s;
+        let mut pos = ws(s, 0);
+        if pos >= s.len() {
             return None;
         }
         loop {
             // A value.
-            self.ws();
-            match self.peek()? {
+            let (p, c) = next(s, pos)?;
+            pos = p;
+            match c {
+                b'"' => {
+                    let st = self.string(pos)?;
+                    pos = st.b + 1;
+                    self.on_string(st, cx);
+                }
                 b'{' => {
-                    self.pos += 1;
-                    self.ws();
-                    if self.peek() == Some(b'}') {
-                        self.pos += 1;
+                    let (p, c) = next(s, pos + 1)?;
+                    pos = p;
+                    if c == b'}' {
+                        pos += 1;
                     } else {
                         if self.stack.len() >= MAX_DEPTH {
                             return None;
                         }
-                        let outer = self.class();
-                        self.stack.push(Frame::Obj {
+                        let (outer, under) = self.context();
+                        self.stack.push(Frame {
                             key: (0, 0),
-                            shown: None,
+                            idx: 0,
+                            obj: true,
+                            shown: false,
                             class: outer,
                             outer,
-                            slot: KeyCache::first_of(self.under()),
+                            slot: KeyCache::first_of(under),
                         });
-                        self.key(cx)?;
+                        pos = self.key(pos, cx)?;
                         continue;
                     }
                 }
                 b'[' => {
-                    self.pos += 1;
-                    self.ws();
-                    if self.peek() == Some(b']') {
-                        self.pos += 1;
+                    let (p, c) = next(s, pos + 1)?;
+                    pos = p;
+                    if c == b']' {
+                        pos += 1;
                     } else {
                         if self.stack.len() >= MAX_DEPTH {
                             return None;
                         }
-                        let class = self.class();
-                        let under = self.under();
-                        self.stack.push(Frame::Arr {
+                        let (class, under) = self.context();
+                        self.stack.push(Frame {
+                            key: (0, 0),
                             idx: 0,
+                            obj: false,
+                            shown: false,
                             class,
-                            under,
+                            outer: class,
+                            slot: under,
                         });
                         continue;
                     }
                 }
-                b'"' => {
-                    let (a, b, esc) = self.string()?;
-                    self.on_string(a, b, esc, cx);
-                }
                 b'-' | b'0'..=b'9' => {
-                    let (a, b, int) = self.number()?;
-                    self.on_number(a, b, int, cx);
+                    let (b, int) = number(s, pos)?;
+                    self.on_number(pos, b, int, cx);
+                    pos = b;
                 }
-                b't' => self.literal(b"true")?,
-                b'f' => self.literal(b"false")?,
-                b'n' => self.literal(b"null")?,
+                b't' => pos = literal(s, pos, b"true")?,
+                b'f' => pos = literal(s, pos, b"false")?,
+                b'n' => pos = literal(s, pos, b"null")?,
                 _ => return None,
             }
             // After a value: separators and closers.
             loop {
-                self.ws();
                 let Some(top) = self.stack.last_mut() else {
-                    if self.pos >= self.s.len() {
+                    pos = ws(s, pos);
+                    if pos >= s.len() {
                         return Some(());
                     }
                     // Another top-level value follows.
                     break;
                 };
-                let c = self.s.get(self.pos).copied()?;
-                match (top, c) {
-                    (Frame::Obj { .. }, b',') => {
-                        self.pos += 1;
-                        self.ws();
-                        self.key(cx)?;
-                        break;
+                let (p, c) = next(s, pos)?;
+                pos = p;
+                if c == b',' {
+                    pos += 1;
+                    if top.obj {
+                        pos = self.key(pos, cx)?;
+                    } else {
+                        top.idx += 1;
                     }
-                    (Frame::Obj { .. }, b'}') | (Frame::Arr { .. }, b']') => {
-                        self.pos += 1;
-                        self.stack.pop();
-                    }
-                    (Frame::Arr { idx, .. }, b',') => {
-                        *idx += 1;
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return None,
+                    break;
                 }
+                if c != if top.obj { b'}' } else { b']' } {
+                    return None;
+                }
+                pos += 1;
+                if top.shown {
+                    self.shown.pop();
+                }
+                self.stack.pop();
             }
         }
     }
 
-    fn literal(&mut self, lit: &[u8]) -> Option<()> {
-        if self.s[self.pos..].starts_with(lit) {
-            self.pos += lit.len();
-            Some(())
-        } else {
-            None
-        }
-    }
-
-    /// A string at `pos`: returns its content span and whether it holds
-    /// escapes; sets `plain` when `Scanner::might_match` rules out a finding.
-    fn string(&mut self) -> Option<(usize, usize, bool)> {
+    /// A string whose opening quote is at `q`.
+    #[inline(always)]
+    fn string(&self, q: usize) -> Option<Str> {
         let s = self.s;
-        let start = self.pos + 1;
-        let mut i = start;
-        let mut esc = false;
+        let a = q + 1;
+        let (b, cand) = index::string_end(s, a)?;
+        if s.get(b) != Some(&b'"') {
+            let b = self.escaped(b)?;
+            return Some(Str {
+                a,
+                b,
+                esc: true,
+                plain: false,
+            });
+        }
+        let plain = !self.r.scanner.might_match_lazy(&s[a..b], || match cand {
+            Some(c) => c,
+            // Only texts shorter than 40 bytes are asked about.
+            None => index::any_cand(s, a, b),
+        });
+        Some(Str {
+            a,
+            b,
+            esc: false,
+            plain,
+        })
+    }
+
+    /// The closing quote of a string that has an escape at `i`.
+    #[inline(never)]
+    fn escaped(&self, mut i: usize) -> Option<usize> {
+        let s = self.s;
         loop {
-            i = self.ix.next_stop(i)?;
-            if s[i] == b'"' {
-                self.pos = i + 1;
-                self.plain = !esc
-                    && !self
-                        .r
-                        .scanner
-                        .might_match_given(&s[start..i], self.ix.any_cand(start, i));
-                return Some((start, i, esc));
-            }
-            esc = true;
             match s.get(i + 1)? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
                 b'u' => {
@@ -236,104 +334,59 @@ impl Walker<'_, '_> {
                 }
                 _ => return None,
             }
+            i = index::next_stop(s, i)?;
+            if s[i] == b'"' {
+                return Some(i);
+            }
         }
     }
 
-    /// A number at `pos`: its span and whether it is a plain non-negative
-    /// integer (the only numbers that can be cards, phones or SSNs).
-    fn number(&mut self) -> Option<(usize, usize, bool)> {
+    /// Reads `"key":` (the quote at `pos`, after any whitespace) into the
+    /// top object frame; returns the position after the colon.
+    #[inline(always)]
+    fn key(&mut self, pos: usize, cx: &mut Cx) -> Option<usize> {
         let s = self.s;
-        let a = self.pos;
-        let mut i = a;
-        let mut int = true;
-        if s.get(i) == Some(&b'-') {
-            i += 1;
-            int = false;
-        }
-        match s.get(i)? {
-            b'0' => i += 1,
-            b'1'..=b'9' => {
-                while i < s.len() && s[i].is_ascii_digit() {
-                    i += 1;
-                }
-            }
-            _ => return None,
-        }
-        if s.get(i) == Some(&b'.') {
-            int = false;
-            i += 1;
-            let d = i;
-            while i < s.len() && s[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i == d {
-                return None;
-            }
-        }
-        if matches!(s.get(i), Some(b'e' | b'E')) {
-            int = false;
-            i += 1;
-            if matches!(s.get(i), Some(b'+' | b'-')) {
-                i += 1;
-            }
-            let d = i;
-            while i < s.len() && s[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i == d {
-                return None;
-            }
-        }
-        self.pos = i;
-        Some((a, i, int))
-    }
-
-    /// Reads `"key":` into the top object frame.
-    fn key(&mut self, cx: &mut Cx) -> Option<()> {
-        if self.peek() != Some(b'"') {
+        let (pos, c) = next(s, pos)?;
+        if c != b'"' {
             return None;
         }
-        let prev = match self.stack.last() {
-            Some(Frame::Obj { slot, .. }) => *slot,
-            _ => NO_SLOT,
-        };
+        let prev = self.stack.last().map_or(NO_SLOT, |f| f.slot);
         // Most names are one that followed the previous name before: compare
         // them in place, and skip lexing, classifying and scanning.
+        let a = pos + 1;
         for slot in self.keys.successors(prev) {
-            let Some(&p) = self.keys.name(slot) else {
+            let Some(p) = self.keys.predicted(slot) else {
                 continue;
             };
-            let (a, n) = (self.pos + 1, p.end - p.start);
-            if p.plain && p.stands_at(self.s, a) {
-                let own = p.class;
-                self.pos = a + n + 1;
-                self.ws();
-                if self.peek() != Some(b':') {
+            if p.stands_at(s, a) {
+                let (n, own) = (p.end - p.start, p.class);
+                let (c, colon) = next(s, a + n + 1)?;
+                if colon != b':' {
                     return None;
                 }
-                self.pos += 1;
-                if let Some(Frame::Obj {
-                    key,
-                    shown,
-                    class,
-                    outer,
-                    slot: sl,
-                }) = self.stack.last_mut()
-                {
-                    *sl = slot;
-                    *key = (a, a + n);
-                    *shown = None;
-                    *class = (*outer).max(own);
+                let top = self.stack.last_mut()?;
+                if top.shown {
+                    top.shown = false;
+                    self.shown.pop();
                 }
-                return Some(());
+                top.slot = slot;
+                top.key = (a, a + n);
+                top.class = top.outer.max(own);
+                return Some(c + 1);
             }
         }
-        let (a, b, esc) = self.string()?;
-        self.ws();
-        if self.peek() != Some(b':') {
+        self.new_key(pos, prev, cx)
+    }
+
+    /// [`Walker::key`] for a name that was not predicted.
+    #[inline(never)]
+    fn new_key(&mut self, pos: usize, prev: u16, cx: &mut Cx) -> Option<usize> {
+        let st = self.string(pos)?;
+        let (a, b, esc) = (st.a, st.b, st.esc);
+        let (c, colon) = next(self.s, b + 1)?;
+        if colon != b':' {
             return None;
         }
-        self.pos += 1;
         let dec = esc.then(|| decode::json_string(&self.s[a..b]));
         let text: &[u8] = dec.as_ref().map_or(&self.s[a..b], |d| &d.bytes);
         let r = self.r;
@@ -341,14 +394,14 @@ impl Walker<'_, '_> {
             (r.scanner.keys.classify_cached(text), NO_SLOT)
         } else {
             // Only names that need no content scan are taken on prediction.
-            let plain = self.plain && r.scanner.custom.is_empty();
+            let plain = st.plain && self.builtin_only;
             self.keys
                 .classify(&r.scanner.keys, self.s, (a, b), plain, prev)
         };
         // The key itself may be personal data (`{"alice@example.com": …}`).
         let mut edits = Vec::new();
         let mark = cx.findings.len();
-        let scan_key = !self.plain || !r.scanner.custom.is_empty();
+        let scan_key = !st.plain || !self.builtin_only;
         if scan_key && (b - a >= 5 || esc) {
             r.value(
                 text,
@@ -374,32 +427,42 @@ impl Walker<'_, '_> {
         } else {
             None
         };
-        if let Some(Frame::Obj {
-            key,
-            shown: sh,
-            class,
-            outer,
-            slot,
-        }) = self.stack.last_mut()
-        {
-            *slot = own_slot;
-            *key = (a, b);
-            *sh = shown;
-            *class = (*outer).max(own);
+        let top = self.stack.last_mut()?;
+        if top.shown {
+            self.shown.pop();
         }
-        Some(())
+        top.shown = shown.is_some();
+        self.shown.extend(shown);
+        top.slot = own_slot;
+        top.key = (a, b);
+        top.class = top.outer.max(own);
+        Some(c + 1)
     }
 
-    fn on_string(&mut self, a: usize, b: usize, esc: bool, cx: &mut Cx) {
-        if a == b {
+    #[inline(always)]
+    fn on_string(&mut self, st: Str, cx: &mut Cx) {
+        if st.a == st.b {
             return;
         }
-        let rule = self.r.rule(self.class());
         // Nothing to do for text that cannot hold a finding.
-        if matches!(rule, Rule::Scan(_))
-            && (b - a < 5 || self.plain)
+        if (st.b - st.a < 5 || st.plain) && !st.esc && self.builtin_only {
+            let (class, _) = self.context();
+            if class == KeyClass::None || matches!(self.r.rule(class), Rule::Scan(_)) {
+                return;
+            }
+        }
+        self.redact_string(st, cx);
+    }
+
+    #[inline(never)]
+    fn redact_string(&mut self, st: Str, cx: &mut Cx) {
+        let (a, b, esc) = (st.a, st.b, st.esc);
+        let rule = self.r.rule(self.context().0);
+        // What `scan_value` would find first: a timestamp holds nothing.
+        if matches!(rule, Rule::Scan(Hints::NONE))
             && !esc
-            && self.r.scanner.custom.is_empty()
+            && self.builtin_only
+            && scan::is_timestamp(&self.s[a..b])
         {
             return;
         }
@@ -407,13 +470,32 @@ impl Walker<'_, '_> {
         let text: &[u8] = dec.as_ref().map_or(&self.s[a..b], |d| &d.bytes);
         let mut edits = Vec::new();
         let r = self.r;
-        r.value(text, dec.as_ref(), rule, &|| self.path(), &mut edits, cx);
+        match rule {
+            // `string` found that the quick reading holds for this text.
+            Rule::Scan(hints) if !esc && !st.plain => {
+                r.scan_value(text, None, None, hints, &|| self.path(), &mut edits, cx);
+            }
+            _ => r.value(text, dec.as_ref(), rule, &|| self.path(), &mut edits, cx),
+        }
         self.edits
             .extend(edits.into_iter().map(|(x, y, t)| (x + a, y + a, t)));
     }
 
+    #[inline(always)]
     fn on_number(&mut self, a: usize, b: usize, int: bool, cx: &mut Cx) {
-        let rule = self.r.rule(self.class());
+        // Shorter integers, and other numbers, cannot be found by content.
+        if !int || b - a < 7 {
+            let (class, _) = self.context();
+            if class == KeyClass::None || matches!(self.r.rule(class), Rule::Scan(_)) {
+                return;
+            }
+        }
+        self.redact_number(a, b, int, cx);
+    }
+
+    #[inline(never)]
+    fn redact_number(&mut self, a: usize, b: usize, int: bool, cx: &mut Cx) {
+        let rule = self.r.rule(self.context().0);
         let text = &self.s[a..b];
         let cat = match rule {
             Rule::Whole(cat) => Some(cat),
@@ -448,19 +530,23 @@ impl Walker<'_, '_> {
         let mut p = String::with_capacity(self.base.len() + 16 * self.stack.len() + 1);
         p.push_str(self.base);
         p.push('$');
+        let mut shown = self.shown.iter();
         for f in &self.stack[..depth.min(self.stack.len())] {
-            match f {
-                Frame::Obj { key, shown, .. } => match shown {
-                    Some(k) => push_key(&mut p, k),
-                    None => match std::str::from_utf8(&self.s[key.0..key.1]) {
+            if !f.obj {
+                p.push('[');
+                p.push_str(itoa::Buffer::new().format(f.idx));
+                p.push(']');
+                continue;
+            }
+            let sh = if f.shown { shown.next() } else { None };
+            match sh {
+                Some(k) => push_key(&mut p, k),
+                None => {
+                    let raw = &self.s[f.key.0..f.key.1];
+                    match std::str::from_utf8(raw) {
                         Ok(k) => push_key(&mut p, k),
-                        Err(_) => push_key(&mut p, &String::from_utf8_lossy(&self.s[key.0..key.1])),
-                    },
-                },
-                Frame::Arr { idx, .. } => {
-                    p.push('[');
-                    p.push_str(itoa::Buffer::new().format(*idx));
-                    p.push(']');
+                        Err(_) => push_key(&mut p, &String::from_utf8_lossy(raw)),
+                    }
                 }
             }
         }

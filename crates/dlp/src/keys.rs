@@ -150,13 +150,15 @@ pub(crate) const NO_SLOT: u16 = (2 * DOC_SLOTS) as u16;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DocSlot {
-    /// The document the slot was written for (see `KeyCache::generation`).
-    generation: u64,
+    /// Written for the current document (see [`KeyCache::give_back`]).
+    used: bool,
     hash: u64,
     pub(crate) start: usize,
     pub(crate) end: usize,
     pub(crate) class: KeyClass,
-    /// The name holds no byte that can start a finding (see `json::Walker`).
+    /// The name holds no byte that can start a finding (see `json::Walker`),
+    /// so it may be taken on prediction. Never set for the slots that stand
+    /// before first names, nor for empty slots.
     pub(crate) plain: bool,
     /// The slots of the names that followed this one the last two times
     /// they differed (`id` is followed by one name in an order and by
@@ -200,12 +202,12 @@ impl DocSlot {
 }
 
 const EMPTY: DocSlot = DocSlot {
-    generation: 0,
+    used: false,
     hash: 0,
     start: 0,
     end: 0,
     class: KeyClass::None,
-    plain: true,
+    plain: false,
     next: [NO_SLOT; 2],
     head: 0,
     mask: 0,
@@ -214,7 +216,7 @@ const EMPTY: DocSlot = DocSlot {
 thread_local! {
     /// One cache per thread, reused from document to document: clearing or
     /// allocating 1,025 slots per document would cost small bodies more than
-    /// the cache saves them.
+    /// the cache saves them. Only the slots a document wrote are cleared.
     static DOC_CACHE: std::cell::Cell<Option<KeyCache>> = const { std::cell::Cell::new(None) };
 }
 
@@ -227,33 +229,35 @@ thread_local! {
 ///
 /// Slots `0..DOC_SLOTS` hold names; slot `DOC_SLOTS + p` stands before the
 /// first name of objects under name `p`, and `NO_SLOT` before the first name
-/// of objects under no name. Entries are spans of one document: a slot
-/// written for an earlier document (another generation) counts as empty.
+/// of objects under no name. Entries are spans of one document: the slots
+/// a document wrote are emptied when it hands the cache back, so the walker
+/// reads a slot without asking which document wrote it.
 #[derive(Debug)]
 pub(crate) struct KeyCache {
-    generation: u64,
     slots: Vec<DocSlot>,
+    /// The slots written since [`KeyCache::take`] (maybe some twice).
+    written: Vec<u16>,
 }
 
 impl KeyCache {
     /// The calling thread's cache, ready for a new document. Hand it back
     /// with [`KeyCache::give_back`].
     pub(crate) fn take() -> Self {
-        match DOC_CACHE.take() {
-            Some(mut c) => {
-                // A u64 does not wrap: a stale slot never looks current.
-                c.generation += 1;
-                c
-            }
-            None => Self {
-                generation: 1,
-                slots: vec![EMPTY; 2 * DOC_SLOTS + 1],
-            },
-        }
+        DOC_CACHE.take().unwrap_or_else(|| Self {
+            slots: vec![EMPTY; 2 * DOC_SLOTS + 1],
+            written: Vec::new(),
+        })
     }
 
-    /// Returns the cache to the thread for its next document.
-    pub(crate) fn give_back(self) {
+    /// Empties the slots this document wrote and returns the cache to the
+    /// thread for its next document. (A cache that is not handed back, after
+    /// a panic, is dropped: the next document starts with a new one.)
+    pub(crate) fn give_back(mut self) {
+        for i in self.written.drain(..) {
+            if let Some(s) = self.slots.get_mut(usize::from(i)) {
+                *s = EMPTY;
+            }
+        }
         DOC_CACHE.set(Some(self));
     }
 
@@ -266,26 +270,20 @@ impl KeyCache {
         }
     }
 
-    #[inline]
-    fn current(&self, i: u16) -> Option<&DocSlot> {
-        self.slots
-            .get(usize::from(i))
-            .filter(|s| s.generation == self.generation)
-    }
-
     /// The slots of the names expected after `prev`, likeliest first.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn successors(&self, prev: u16) -> [u16; 2] {
-        self.current(prev).map_or([NO_SLOT; 2], |p| p.next)
+        // An empty slot expects `NO_SLOT`, which holds no name.
+        self.slots
+            .get(usize::from(prev))
+            .map_or([NO_SLOT; 2], |p| p.next)
     }
 
-    /// The name in slot `i`, if it was seen in this document.
-    #[inline]
-    pub(crate) fn name(&self, i: u16) -> Option<&DocSlot> {
-        if usize::from(i) >= DOC_SLOTS {
-            return None;
-        }
-        self.current(i)
+    /// The name in slot `i`, if this document has it there and it may be
+    /// taken on prediction (it is `plain`).
+    #[inline(always)]
+    pub(crate) fn predicted(&self, i: u16) -> Option<&DocSlot> {
+        self.slots.get(usize::from(i)).filter(|s| s.plain)
     }
 
     /// The class of the name `doc[a..b]` (raw, without escapes) and its
@@ -298,29 +296,26 @@ impl KeyCache {
         plain: bool,
         prev: u16,
     ) -> (KeyClass, u16) {
-        let generation = self.generation;
         let h = raw_hash(&doc[a..b]);
         // Two-way: a name lives in one of two neighbouring slots, so that two
         // names of one object that hash alike do not evict each other.
         let home = (h >> 55) as usize % DOC_SLOTS;
         let hit = [home, home ^ 1].into_iter().find(|&i| {
             let s = &self.slots[i];
-            s.generation == generation && s.hash == h && same(doc, (s.start, s.end), (a, b))
+            s.used && s.hash == h && same(doc, (s.start, s.end), (a, b))
         });
         let (idx, class) = match hit {
             Some(i) => (i, self.slots[i].class),
             None => {
                 let class = m.classify_cached(&doc[a..b]);
-                let i = if self.slots[home].generation == generation
-                    && self.slots[home ^ 1].generation != generation
-                {
+                let i = if self.slots[home].used && !self.slots[home ^ 1].used {
                     home ^ 1
                 } else {
                     home
                 };
                 let (head, mask) = DocSlot::head(doc, (a, b));
                 self.slots[i] = DocSlot {
-                    generation,
+                    used: true,
                     hash: h,
                     start: a,
                     end: b,
@@ -330,17 +325,20 @@ impl KeyCache {
                     head,
                     mask,
                 };
+                // Slot indices are below DOC_SLOTS (512).
+                self.written.push(i as u16);
                 (i, class)
             }
         };
         // Slot indices are below DOC_SLOTS (512).
         let idx = idx as u16;
         if let Some(p) = self.slots.get_mut(usize::from(prev)) {
-            if p.generation != generation {
+            if !p.used {
                 *p = DocSlot {
-                    generation,
+                    used: true,
                     ..EMPTY
                 };
+                self.written.push(prev);
             }
             if p.next[0] != idx {
                 p.next = [idx, p.next[0]];

@@ -351,37 +351,61 @@ impl Redactor {
                 {
                     return;
                 }
-                if hints == Hints::NONE
-                    && alt.is_none()
-                    && self.scanner.custom.is_empty()
-                    && scan::is_timestamp(text)
-                {
-                    return;
-                }
-                let mut hits = std::mem::take(&mut cx.hits);
-                hits.clear();
-                self.scanner.scan(text, hints, &mut hits);
-                let first_alt = hits.len();
-                if let Some(alt) = alt {
-                    self.scanner.scan(alt, hints, &mut hits);
-                    scan::merge(&mut hits, first_alt);
-                }
-                let mut p: Option<String> = None;
-                for h in &hits {
-                    let src = match alt {
-                        Some(alt) if h.alt => alt,
-                        _ => text,
-                    };
-                    if let Some(t) = self.token(h.cat, &src[h.start..h.end]) {
-                        let (a, b) = span(h.start, h.end);
-                        edits.push((a, b, t));
-                        let path = p.get_or_insert_with(path).clone();
-                        cx.add(path, h.cat);
-                    }
-                }
-                cx.hits = hits;
+                self.scan_value(text, alt, dec, hints, path, edits, cx);
             }
         }
+    }
+
+    /// The `Rule::Scan` part of [`Redactor::value_alt`], for a caller that
+    /// already knows that `Scanner::might_match` holds for `text` (the JSON
+    /// walker reads every string that way before it decides to scan it).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "internal helper; the arguments are one call's context"
+    )]
+    pub(crate) fn scan_value(
+        &self,
+        text: &[u8],
+        alt: Option<&[u8]>,
+        dec: Option<&Decoded>,
+        hints: Hints,
+        path: &dyn Fn() -> String,
+        edits: &mut Vec<Edit>,
+        cx: &mut Cx,
+    ) {
+        let span = |a: usize, b: usize| match dec {
+            Some(d) => d.raw_span(a, b),
+            None => (a, b),
+        };
+        if hints == Hints::NONE
+            && alt.is_none()
+            && self.scanner.custom.is_empty()
+            && scan::is_timestamp(text)
+        {
+            return;
+        }
+        let mut hits = std::mem::take(&mut cx.hits);
+        hits.clear();
+        self.scanner.scan(text, hints, &mut hits);
+        let first_alt = hits.len();
+        if let Some(alt) = alt {
+            self.scanner.scan(alt, hints, &mut hits);
+            scan::merge(&mut hits, first_alt);
+        }
+        let mut p: Option<String> = None;
+        for h in &hits {
+            let src = match alt {
+                Some(alt) if h.alt => alt,
+                _ => text,
+            };
+            if let Some(t) = self.token(h.cat, &src[h.start..h.end]) {
+                let (a, b) = span(h.start, h.end);
+                edits.push((a, b, t));
+                let path = p.get_or_insert_with(path).clone();
+                cx.add(path, h.cat);
+            }
+        }
+        cx.hits = hits;
     }
 
     fn request(&self, req: &mut Request, cx: &mut Cx) {
@@ -490,8 +514,16 @@ impl Redactor {
         if ct.starts_with("application/x-www-form-urlencoded") {
             return self.form(data, base, cx);
         }
+        // Whatever the content type says, an object, array or string that
+        // is JSON is redacted as JSON, so that it stays JSON: a text scan
+        // could cut through an escape (`\b88::56` read as an IPv6 address).
+        // Bare numbers are not sniffed: the walker accepts concatenated
+        // values, and `4242 4242 4242 4242` is a card number in text, not
+        // four numbers. The walker gives up at the first byte that is not
+        // JSON, and the body is then scanned as text.
         let first = data.iter().find(|b| !b.is_ascii_whitespace());
-        if ct.contains("json") || matches!(first, Some(b'{' | b'[')) {
+        let may_be_json = matches!(first, Some(b'{' | b'[' | b'"'));
+        if ct.contains("json") || may_be_json {
             let mark = cx.findings.len();
             match crate::json::redact(self, data, base, cx) {
                 Some(result) => return result,

@@ -87,8 +87,9 @@ fn is_b64url(b: u8) -> bool {
 /// Bytes of which every built-in finding in a text shorter than 40 bytes
 /// holds at least one (see [`Scanner::might_match`]): digits, `@ + ( = : -`,
 /// `A` (AWS and Google keys) and `J` (`eyJ`). The range `(`..=`A` takes in
-/// a few bytes more (`) * , . / ; < > ?`): that keeps the JSON index to one
-/// range compare, and only costs a closer look at strings holding them.
+/// a few bytes more (`) * , . / ; < > ?`): that keeps the JSON walker's
+/// vector probe to one range compare, and only costs a closer look at
+/// strings holding them.
 #[inline]
 pub(crate) fn is_cand(b: u8) -> bool {
     (b'('..=b'A').contains(&b) || b == b'J'
@@ -339,10 +340,17 @@ impl Scanner {
     }
 
     /// As [`Scanner::might_match`], told whether `s` holds any byte for
-    /// which [`is_cand`] is true (the JSON walker reads that off its index).
+    /// which [`is_cand`] is true.
     #[inline]
     pub(crate) fn might_match_given(&self, s: &[u8], any_cand: bool) -> bool {
-        s.len() >= 40 || !self.custom.is_empty() || (any_cand && content_may_match(s))
+        self.might_match_lazy(s, || any_cand)
+    }
+
+    /// As [`Scanner::might_match_given`], asking `any_cand` only when the
+    /// answer matters (the JSON walker finds it out with a vector probe).
+    #[inline(always)]
+    pub(crate) fn might_match_lazy(&self, s: &[u8], any_cand: impl FnOnce() -> bool) -> bool {
+        s.len() >= 40 || !self.custom.is_empty() || (any_cand() && content_may_match(s))
     }
 
     /// Appends every finding in `s` to `hits`, sorted by start and without

@@ -637,3 +637,31 @@ fn path_records_are_capped() {
     );
     assert_eq!(ex.tags.get("dlp.count").map(String::as_str), Some("5"));
 }
+
+#[test]
+fn json_strings_stay_json_whatever_the_content_type() {
+    // Found by the `dlp_redact` fuzz target: a top-level JSON string sent as
+    // text was scanned as text, which read `\b88::56` as an IPv6 address
+    // and cut through the escape.
+    let body = br#"":?i?en5\nEH-123103456 \u8047-1234%40exam09.or: 2001:d5|||\b88::56 \u8047""#;
+    for ct in ["text/plain", ""] {
+        let (out, _) = redactor().redact_body_bytes(ct, body, "request.body");
+        let bytes = out.as_deref().unwrap_or(body);
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(bytes).is_ok(),
+            "{ct}: {}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+    // Objects and strings are sniffed; a bare number under a non-JSON type
+    // stays text, so a spaced card number is still one card.
+    let (out, report) = redactor().redact_body_bytes("text/plain", br#"{"ip":"203.0.113.7"}"#, "b");
+    assert!(!String::from_utf8(out.expect("changed"))
+        .expect("utf-8")
+        .contains("203.0.113.7"));
+    assert_eq!(report.findings[0].path, "b$.ip");
+    let (out, _) = redactor().redact_body_bytes("text/plain", b"4242 4242 4242 4242", "b");
+    assert!(String::from_utf8(out.expect("changed"))
+        .expect("utf-8")
+        .starts_with("REDACTED-CARD-"));
+}
