@@ -10,6 +10,12 @@ pub(crate) struct Decoded {
     pub(crate) map: Vec<usize>,
 }
 
+/// [`Decoded::raw_span`] of a decoded text, or the span itself when the
+/// text is the raw bytes (`dec` is `None`).
+pub(crate) fn raw_span(dec: Option<&Decoded>, a: usize, b: usize) -> (usize, usize) {
+    dec.map_or((a, b), |d| d.raw_span(a, b))
+}
+
 impl Decoded {
     /// The raw span that decoded bytes `a..b` came from, widened to whole
     /// escape sequences.

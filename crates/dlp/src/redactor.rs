@@ -324,14 +324,10 @@ impl Redactor {
         edits: &mut Vec<Edit>,
         cx: &mut Cx,
     ) {
-        let span = |a: usize, b: usize| match dec {
-            Some(d) => d.raw_span(a, b),
-            None => (a, b),
-        };
         match rule {
             Rule::Whole(cat) => {
                 if let Some(t) = self.token(cat, text) {
-                    let (a, b) = span(0, text.len());
+                    let (a, b) = decode::raw_span(dec, 0, text.len());
                     edits.push((a, b, t));
                     cx.add(path(), cat);
                 }
@@ -339,7 +335,7 @@ impl Redactor {
             Rule::Credential => {
                 if let Some((a, b, cat)) = credential(text) {
                     if let Some(t) = self.token(cat, &text[a..b]) {
-                        let (ra, rb) = span(a, b);
+                        let (ra, rb) = decode::raw_span(dec, a, b);
                         edits.push((ra, rb, t));
                         cx.add(path(), cat);
                     }
@@ -373,10 +369,6 @@ impl Redactor {
         edits: &mut Vec<Edit>,
         cx: &mut Cx,
     ) {
-        let span = |a: usize, b: usize| match dec {
-            Some(d) => d.raw_span(a, b),
-            None => (a, b),
-        };
         if hints == Hints::NONE
             && alt.is_none()
             && self.scanner.custom.is_empty()
@@ -399,7 +391,7 @@ impl Redactor {
                 _ => text,
             };
             if let Some(t) = self.token(h.cat, &src[h.start..h.end]) {
-                let (a, b) = span(h.start, h.end);
+                let (a, b) = decode::raw_span(dec, h.start, h.end);
                 edits.push((a, b, t));
                 let path = p.get_or_insert_with(path).clone();
                 cx.add(path, h.cat);
