@@ -219,6 +219,7 @@ pub struct Exchange {
     /// Unique, time-ordered id.
     pub id: ExchangeId,
     /// When the request's first byte reached the proxy.
+    #[serde(serialize_with = "crate::wire_text::timestamp")]
     pub start: DateTime<Utc>,
     /// Time from `start` until the response's last byte (or the flow's end),
     /// in microseconds.
@@ -230,11 +231,19 @@ pub struct Exchange {
     /// Protocol understood by the proxy.
     pub protocol: Protocol,
     /// Address of the client side of the connection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::wire_text::socket_addr"
+    )]
     pub client_addr: Option<SocketAddr>,
     /// Address of the server side as the client saw it (the proxy listener,
     /// or the original destination in transparent mode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::wire_text::socket_addr"
+    )]
     pub server_addr: Option<SocketAddr>,
     /// Where the exchange was addressed.
     pub upstream: Upstream,
