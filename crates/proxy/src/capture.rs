@@ -1,3 +1,4 @@
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -239,24 +240,30 @@ impl Captured {
     /// Converts the raw capture into the stored record. Runs on the sink
     /// thread, never on the request path.
     pub fn into_exchange(self) -> Exchange {
-        let mut ex = Exchange::new(
-            self.direction,
-            self.protocol,
-            (*self.service).clone(),
-            self.upstream,
-        );
-        ex.id = self.id;
-        ex.start = self.start;
-        ex.duration_us = u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX);
-        ex.client_addr = self.client_addr;
-        ex.server_addr = self.server_addr;
-        ex.tls = self.tls;
-        ex.error = self.error;
-        ex.tags = self
-            .tags
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+        // Built field by field: `Exchange::new` would read the clock and
+        // draw a fresh id only for both to be overwritten.
+        let mut ex = Exchange {
+            v: tapwire_model::SCHEMA_VERSION,
+            id: self.id,
+            start: self.start,
+            duration_us: u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
+            direction: self.direction,
+            service: (*self.service).clone(),
+            protocol: self.protocol,
+            client_addr: self.client_addr,
+            server_addr: self.server_addr,
+            upstream: self.upstream,
+            tls: self.tls,
+            request: None,
+            response: None,
+            tcp: None,
+            error: self.error,
+            tags: self
+                .tags
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        };
         let incomplete = self.payload.incomplete();
         let incomplete: Vec<&str> = incomplete.into_iter().flatten().collect();
         if !incomplete.is_empty() {
@@ -327,8 +334,7 @@ fn trailers(body: &BodyCapture) -> Headers {
 /// `Host` field (the lane requires exactly one), else the upstream.
 fn raw_request(head: &[u8], body: BodyCapture, upstream: &Upstream) -> Request {
     let parsed = parse_fields(head, |fields| {
-        let mut req = httparse::Request::new(fields);
-        req.parse(head)?;
+        let (req, _) = request_head(head, fields)?;
         Ok((
             req.method.unwrap_or_default(),
             req.path.unwrap_or_default(),
@@ -361,8 +367,7 @@ fn raw_request(head: &[u8], body: BodyCapture, upstream: &Upstream) -> Request {
 /// A response head the fast lane relayed (see [`raw_request`]).
 fn raw_response(head: &[u8], body: BodyCapture) -> Response {
     let parsed = parse_fields(head, |fields| {
-        let mut resp = httparse::Response::new(fields);
-        resp.parse(head)?;
+        let (resp, _) = response_head(head, fields)?;
         Ok((
             resp.code.unwrap_or_default(),
             resp.version,
@@ -405,19 +410,42 @@ const STACK_FIELDS: usize = 64;
 
 /// Runs an `httparse` parse of `head` with field slots on the stack, and
 /// again with as many slots as `head` could hold when it has more fields.
+/// The slots are left uninitialised (httparse writes those it fills): this
+/// runs twice per exchange on the request path and twice on the sink.
 pub(crate) fn parse_fields<'b, R>(
     head: &'b [u8],
-    mut parse: impl FnMut(&mut [httparse::Header<'b>]) -> Result<R, httparse::Error>,
+    mut parse: impl FnMut(&mut [MaybeUninit<httparse::Header<'b>>]) -> Result<R, httparse::Error>,
 ) -> Result<R, httparse::Error> {
-    let mut small = [httparse::EMPTY_HEADER; STACK_FIELDS];
+    let mut small = [MaybeUninit::uninit(); STACK_FIELDS];
     match parse(&mut small) {
         Err(httparse::Error::TooManyHeaders) => {
             // A field line is at least "a:\r\n".
-            let mut big = vec![httparse::EMPTY_HEADER; head.len() / 4 + 1];
+            let mut big = vec![MaybeUninit::uninit(); head.len() / 4 + 1];
             parse(&mut big)
         }
         r => r,
     }
+}
+
+/// Parses a request head into `fields` (see [`parse_fields`]).
+pub(crate) fn request_head<'h, 'b>(
+    head: &'b [u8],
+    fields: &'h mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<(httparse::Request<'h, 'b>, httparse::Status<usize>), httparse::Error> {
+    let mut req = httparse::Request::new(&mut []);
+    let status = req.parse_with_uninit_headers(head, fields)?;
+    Ok((req, status))
+}
+
+/// Parses a response head into `fields` (see [`parse_fields`]).
+pub(crate) fn response_head<'h, 'b>(
+    head: &'b [u8],
+    fields: &'h mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<(httparse::Response<'h, 'b>, httparse::Status<usize>), httparse::Error> {
+    let mut resp = httparse::Response::new(&mut []);
+    let status = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, head, fields)?;
+    Ok((resp, status))
 }
 
 fn headers(map: &HeaderMap) -> Headers {

@@ -38,7 +38,9 @@ use tokio::time::Instant;
 
 use crate::appconn;
 use crate::body::{Pending, Slot};
-use crate::capture::{parse_fields, BodyCapture, Captured, Clock, Heads, Origin, Payload};
+use crate::capture::{
+    parse_fields, request_head, response_head, BodyCapture, Captured, Clock, Heads, Origin, Payload,
+};
 use crate::chunked::Chunked;
 use crate::error::ProxyError;
 use crate::forward::{count_upstream_error, upstream_error};
@@ -540,8 +542,8 @@ fn reserve(buf: &mut BytesMut) {
 /// success `up` holds the head to send to the app.
 fn parse_request(buf: &[u8], up: &mut Vec<u8>, max_fields: usize) -> Result<Option<Req>, Handoff> {
     let parsed = parse_fields(buf, |fields| {
-        let mut req = httparse::Request::new(fields);
-        Ok(match req.parse(buf)? {
+        let (req, status) = request_head(buf, fields)?;
+        Ok(match status {
             httparse::Status::Complete(_) if req.headers.len() > max_fields => {
                 Err(Handoff::Unparsed)
             }
@@ -709,20 +711,20 @@ fn trailer_map(raw: &[u8]) -> Option<http::HeaderMap> {
     let mut section = raw.to_vec();
     section.extend_from_slice(b"\r\n");
     let mut map = http::HeaderMap::new();
-    let _ = parse_fields(&section, |fields| {
-        if let httparse::Status::Complete((_, parsed)) = httparse::parse_headers(&section, fields)?
-        {
-            for f in parsed {
-                if let (Ok(n), Ok(v)) = (
-                    http::HeaderName::from_bytes(f.name.as_bytes()),
-                    http::HeaderValue::from_bytes(f.value),
-                ) {
-                    map.append(n, v);
-                }
+    // Trailers are rare: slots for as many fields as the section can hold.
+    let mut fields = vec![httparse::EMPTY_HEADER; section.len() / 4 + 1];
+    if let Ok(httparse::Status::Complete((_, parsed))) =
+        httparse::parse_headers(&section, &mut fields)
+    {
+        for f in parsed {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(f.name.as_bytes()),
+                http::HeaderValue::from_bytes(f.value),
+            ) {
+                map.append(n, v);
             }
         }
-        Ok(())
-    });
+    }
     Some(map)
 }
 
@@ -1004,8 +1006,8 @@ fn parse_response(
     how: &ResponseHow,
 ) -> Result<Option<Resp>, String> {
     let parsed = parse_fields(buf, |fields| {
-        let mut resp = httparse::Response::new(fields);
-        Ok(match resp.parse(buf)? {
+        let (resp, status) = response_head(buf, fields)?;
+        Ok(match status {
             httparse::Status::Complete(n) => plan_response(&resp, n, down, how).map(Some),
             httparse::Status::Partial => Ok(None),
         })
