@@ -12,8 +12,10 @@ static DEFAULTS: LazyLock<Redactor> = LazyLock::new(|| {
 
 /// The scanner's quick reading (`Scanner::might_match`) on arbitrary text,
 /// with the built-in detectors: panics if it rules out a text in which the
-/// full scan finds something, or if the shortcut for digit runs
-/// (`Scanner::whole_number`) reads one otherwise than the full scan.
+/// full scan finds something, if the shortcut for digit runs
+/// (`Scanner::whole_number`) reads one otherwise than the full scan, or if
+/// the vector and word-at-a-time readings disagree with their bytewise
+/// references.
 pub fn quick_reading(data: &[u8]) {
     crate::scan::check_quick_reading(&DEFAULTS.scanner, data);
 }

@@ -59,19 +59,63 @@ fn cands(v: u8x16) -> u32 {
     (d.min(u8x16::splat(b'A' - b'(')).simd_eq(d) | v.simd_eq(u8x16::splat(b'J'))).to_bitmask()
 }
 
-/// Where the string content starting at `a` may end (the first `"` or `\`
-/// at or after `a`), and whether the bytes before it hold a candidate byte
-/// when that end is within [`CAND_SPAN`] bytes (`None` beyond: the quick
-/// reading does not ask about texts that long). Most strings are shorter
-/// than 16 bytes: one probe answers both.
+/// What [`string_end`] found out about a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct End {
+    /// Where the string may end: the first `"` or `\` at or after its start.
+    pub(crate) at: usize,
+    /// Whether the bytes before `at` hold a candidate byte, when `at` is
+    /// within [`CAND_SPAN`] bytes (`None` beyond: the quick reading does
+    /// not ask about texts that long).
+    pub(crate) cand: Option<bool>,
+    /// When they do and there are fewer than [`PUNCT_SPAN`] of them,
+    /// [`not_alnum`] of those bytes: what the quick reading needs, read
+    /// from the probes that found `at`.
+    pub(crate) punct: Option<u64>,
+}
+
+/// Bit `k` set where byte `k` is an ASCII letter or digit.
 #[inline(always)]
-pub(crate) fn string_end(s: &[u8], a: usize) -> Option<(usize, Option<bool>)> {
+fn alnum(v: u8x16) -> u32 {
+    // `| 0x20` folds capitals onto small letters and nothing else onto
+    // them.
+    (within(v, b'0', 9) | within(v | u8x16::splat(0x20), b'a', 25)).to_bitmask()
+}
+
+/// Where the string content starting at `a` may end, and what its bytes
+/// hold ([`End`]). Most strings are shorter than 16 bytes: one probe
+/// answers all of it, and a second one most of the others.
+#[inline(always)]
+pub(crate) fn string_end(s: &[u8], a: usize) -> Option<End> {
     let v = load(s, a);
     let stop = stops(v);
     if stop != 0 {
         let k = stop.trailing_zeros();
         let before = (1u32 << k) - 1;
-        return Some((a + k as usize, Some(cands(v) & before != 0)));
+        let cand = cands(v) & before != 0;
+        // Only strings with a candidate byte are read any further.
+        let punct = cand.then(|| u64::from(!alnum(v) & before));
+        return Some(End {
+            at: a + k as usize,
+            cand: Some(cand),
+            punct,
+        });
+    }
+    // Ids, trace ids and timestamps are mostly 16 to 32 bytes long: a second
+    // probe here, without the call and loop of the general case.
+    let w = load(s, a + LANES);
+    let stop = stops(w);
+    if stop != 0 {
+        let k = stop.trailing_zeros();
+        let before = (1u32 << k) - 1;
+        let cand = cands(v) != 0 || cands(w) & before != 0;
+        let punct =
+            cand.then(|| u64::from(!alnum(v) & 0xffff) | u64::from(!alnum(w) & before) << LANES);
+        return Some(End {
+            at: a + LANES + k as usize,
+            cand: Some(cand),
+            punct,
+        });
     }
     string_end_far(s, a, cands(v) != 0)
 }
@@ -81,26 +125,48 @@ pub(crate) fn string_end(s: &[u8], a: usize) -> Option<(usize, Option<bool>)> {
 /// candidates here.
 pub(crate) const CAND_SPAN: usize = 3 * LANES;
 
-/// [`string_end`] past the first probe, which found no end and `cand`.
+/// [`string_end`] past the first two probes, which found no end; `cand`
+/// is whether the first one saw a candidate byte.
 #[inline(never)]
-fn string_end_far(s: &[u8], a: usize, mut cand: bool) -> Option<(usize, Option<bool>)> {
+fn string_end_far(s: &[u8], a: usize, mut cand: bool) -> Option<End> {
     let mut i = a + LANES;
+    // Letters and digits so far, for `punct` (the first probe's again).
+    let mut al = u64::from(alnum(load(s, a)));
     while i < a + CAND_SPAN {
         if i >= s.len() {
             return None;
         }
         let v = load(s, i);
         let stop = stops(v);
+        let shift = i - a;
         if stop != 0 {
             let k = stop.trailing_zeros();
             let before = (1u32 << k) - 1;
-            return Some((i + k as usize, Some(cand || cands(v) & before != 0)));
+            cand = cand || cands(v) & before != 0;
+            let n = shift + k as usize;
+            // The quick reading asks about texts shorter than 40 bytes only.
+            let punct = (cand && n < PUNCT_SPAN)
+                .then(|| !(al | u64::from(alnum(v)) << shift) & ((1u64 << n) - 1));
+            return Some(End {
+                at: a + n,
+                cand: Some(cand),
+                punct,
+            });
         }
         cand = cand || cands(v) != 0;
+        al |= u64::from(alnum(v)) << shift;
         i += LANES;
     }
-    Some((next_stop(s, i)?, None))
+    Some(End {
+        at: next_stop(s, i)?,
+        cand: None,
+        punct: None,
+    })
 }
+
+/// [`End::punct`] is given for texts shorter than this: longer ones are
+/// never ruled out by their bytes (`Scanner::might_match`).
+pub(crate) const PUNCT_SPAN: usize = 40;
 
 /// The first `"` or `\` in `s` at or after `from`.
 #[inline]
@@ -134,10 +200,65 @@ pub(crate) fn any_cand(s: &[u8], a: usize, b: usize) -> bool {
     false
 }
 
+/// Texts shorter than this may be asked about with [`not_alnum`] (three
+/// probes).
+pub(crate) const QUICK_SPAN: usize = 3 * LANES;
+
+/// Byte `k` of `v` lies in `lo..=lo + span`.
+#[inline(always)]
+fn within(v: u8x16, lo: u8, span: u8) -> u8x16 {
+    // Bytes wrap around, so one unsigned minimum tests both ends.
+    let d = v - u8x16::splat(lo);
+    d.min(u8x16::splat(span)).simd_eq(d)
+}
+
+/// Bit `k` set where byte `a + k` of `s[a..b]` is not an ASCII letter or
+/// digit; `b - a` is below [`QUICK_SPAN`], and bytes of `s` past `b` are
+/// loaded but not counted. The scanner's quick reading looks only at these
+/// bytes and at the words they start (`scan::content_may_match_in`); in
+/// the ids and codes it is mostly asked about (`ord_7f3a…`, `SKU-123456`,
+/// hex trace ids) there are one or two of them.
+#[inline]
+pub(crate) fn not_alnum(s: &[u8], a: usize, b: usize) -> u64 {
+    debug_assert!(b - a < QUICK_SPAN);
+    let mut m = 0u64;
+    let mut i = a;
+    while i < b {
+        m |= u64::from(alnum(load(s, i))) << (i - a);
+        i += LANES;
+    }
+    !m & ((1u64 << (b - a)) - 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::scan;
+
+    /// `punct` of what `string_end` found at `a`, when it has one, is
+    /// [`not_alnum`] of the string, read byte by byte; and it has one for
+    /// every string shorter than two probes that holds a candidate.
+    fn check_punct(s: &[u8], a: usize, e: Option<End>) {
+        let Some(e) = e else {
+            return;
+        };
+        let bytes = &s[a..e.at];
+        if let Some(m) = e.punct {
+            let want = bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| !b.is_ascii_alphanumeric())
+                .fold(0u64, |m, (k, _)| m | 1 << k);
+            assert_eq!(m, want, "punct at {a}");
+            assert_eq!(m, not_alnum(s, a, e.at), "not_alnum at {a}");
+            assert_eq!(e.cand, Some(true), "punct without a candidate at {a}");
+        } else {
+            assert!(
+                e.cand != Some(true) || bytes.len() >= PUNCT_SPAN,
+                "no punct at {a}"
+            );
+        }
+    }
 
     fn reference_stop(s: &[u8], from: usize) -> Option<usize> {
         s.get(from..)?
@@ -165,6 +286,8 @@ mod tests {
         }
         for a in 0..=s.len() + 2 {
             let got = string_end(&s, a);
+            check_punct(&s, a, got);
+            let got = got.map(|e| (e.at, e.cand));
             let Some(b) = reference_stop(&s, a) else {
                 assert_eq!(got, None, "string_end({a})");
                 continue;
@@ -239,7 +362,9 @@ mod tests {
                     }
                 }
                 for a in 0..=n {
-                    let (b, cand) = string_end(&s, a).expect("an end");
+                    let e = string_end(&s, a).expect("an end");
+                    check_punct(&s, a, Some(e));
+                    let (b, cand) = (e.at, e.cand);
                     assert_eq!(b, n, "{n} {a}");
                     let want = s[a..b].iter().any(|&c| scan::is_cand(c));
                     match cand {
@@ -249,10 +374,13 @@ mod tests {
                 }
             }
         }
-        assert_eq!(string_end(b"", 0), None);
-        assert_eq!(string_end(b"abc", 0), None);
-        assert_eq!(string_end(&[b'a'; 100], 3), None);
-        assert_eq!(string_end(b"ab\\", 0), Some((2, Some(false))));
+        let end = |s: &[u8], a| string_end(s, a).map(|e| (e.at, e.cand));
+        assert_eq!(end(b"", 0), None);
+        assert_eq!(end(b"abc", 0), None);
+        assert_eq!(end(&[b'a'; 100], 3), None);
+        assert_eq!(end(b"ab\\", 0), Some((2, Some(false))));
+        let e = string_end(b"ab_9-x\"", 0).expect("an end");
+        assert_eq!(e.punct, Some(0b1_0100));
     }
 
     #[test]

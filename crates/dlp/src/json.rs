@@ -49,10 +49,28 @@ struct Frame {
     slot: u16,
 }
 
+/// What stands for the top level in [`Walker::top`]: no name, nothing to
+/// inherit, so the context of a top-level value needs no special case.
+const ROOT: Frame = Frame {
+    key: (0, 0),
+    idx: 0,
+    obj: false,
+    shown: false,
+    class: KeyClass::None,
+    outer: KeyClass::None,
+    slot: NO_SLOT,
+};
+
 struct Walker<'a, 'r> {
     r: &'r Redactor,
     s: &'a [u8],
     base: &'a str,
+    /// The innermost open object or array, or [`ROOT`] outside any: the
+    /// walker reads and updates it for every key and value, so it is kept
+    /// out of `stack` (no length, bounds check or address to compute).
+    top: Frame,
+    /// The frames that enclose `top`, outermost first, starting with
+    /// [`ROOT`] once a container is open: its length is the depth.
     stack: Vec<Frame>,
     /// Keys shown in paths otherwise than as their raw bytes, one per
     /// frame with `shown` set, in stack order.
@@ -71,6 +89,7 @@ pub(crate) fn redact(r: &Redactor, s: &[u8], base: &str, cx: &mut Cx) -> Option<
         r,
         s,
         base,
+        top: ROOT,
         stack: Vec::new(),
         shown: Vec::new(),
         edits: Vec::new(),
@@ -171,8 +190,11 @@ struct Str {
     b: usize,
     /// It holds escapes.
     esc: bool,
-    /// Unescaped, and `Scanner::might_match` rules out a finding in it.
-    plain: bool,
+    /// Unescaped: whether it holds a byte for which `scan::is_cand` holds,
+    /// when the probes that found its end could tell, and which of its
+    /// bytes are not letters or digits (see [`index::End`]).
+    cand: Option<bool>,
+    punct: Option<u64>,
 }
 
 impl Walker<'_, '_> {
@@ -180,10 +202,14 @@ impl Walker<'_, '_> {
     /// the key that holds it.
     #[inline(always)]
     fn context(&self) -> (KeyClass, u16) {
-        match self.stack.last() {
-            Some(f) => (f.class, f.slot),
-            None => (KeyClass::None, NO_SLOT),
-        }
+        (self.top.class, self.top.slot)
+    }
+
+    /// Opens a container: `frame` becomes the top.
+    #[inline(always)]
+    fn open(&mut self, frame: Frame) {
+        let outer = std::mem::replace(&mut self.top, frame);
+        self.stack.push(outer);
     }
 
     fn walk(&mut self, cx: &mut Cx) -> Option<()> {
@@ -212,7 +238,7 @@ impl Walker<'_, '_> {
                             return None;
                         }
                         let (outer, under) = self.context();
-                        self.stack.push(Frame {
+                        self.open(Frame {
                             key: (0, 0),
                             idx: 0,
                             obj: true,
@@ -235,7 +261,7 @@ impl Walker<'_, '_> {
                             return None;
                         }
                         let (class, under) = self.context();
-                        self.stack.push(Frame {
+                        self.open(Frame {
                             key: (0, 0),
                             idx: 0,
                             obj: false,
@@ -259,33 +285,33 @@ impl Walker<'_, '_> {
             }
             // After a value: separators and closers.
             loop {
-                let Some(top) = self.stack.last_mut() else {
+                if self.stack.is_empty() {
                     pos = ws(s, pos);
                     if pos >= s.len() {
                         return Some(());
                     }
                     // Another top-level value follows.
                     break;
-                };
+                }
                 let (p, c) = next(s, pos)?;
                 pos = p;
                 if c == b',' {
                     pos += 1;
-                    if top.obj {
+                    if self.top.obj {
                         pos = self.key(pos, cx)?;
                     } else {
-                        top.idx += 1;
+                        self.top.idx += 1;
                     }
                     break;
                 }
-                if c != if top.obj { b'}' } else { b']' } {
+                if c != if self.top.obj { b'}' } else { b']' } {
                     return None;
                 }
                 pos += 1;
-                if top.shown {
+                if self.top.shown {
                     self.shown.pop();
                 }
-                self.stack.pop();
+                self.top = self.stack.pop()?;
             }
         }
     }
@@ -295,26 +321,43 @@ impl Walker<'_, '_> {
     fn string(&self, q: usize) -> Option<Str> {
         let s = self.s;
         let a = q + 1;
-        let (b, cand) = index::string_end(s, a)?;
+        let index::End { at: b, cand, punct } = index::string_end(s, a)?;
         if s.get(b) != Some(&b'"') {
             let b = self.escaped(b)?;
             return Some(Str {
                 a,
                 b,
                 esc: true,
-                plain: false,
+                cand: None,
+                punct: None,
             });
         }
-        let plain = !self.r.scanner.might_match_lazy(&s[a..b], || match cand {
-            Some(c) => c,
-            // Only texts shorter than 40 bytes are asked about.
-            None => index::any_cand(s, a, b),
-        });
         Some(Str {
             a,
             b,
             esc: false,
-            plain,
+            cand,
+            punct,
+        })
+    }
+
+    /// The string is unescaped, and `Scanner::might_match` rules out a
+    /// finding in it. Out of line: the walker answers the common case, a
+    /// short string without candidate bytes, itself.
+    #[inline(never)]
+    fn plain(&self, st: Str) -> bool {
+        let (s, a, b) = (self.s, st.a, st.b);
+        if st.esc {
+            return false;
+        }
+        if let (Some(punct), true) = (st.punct, self.builtin_only) {
+            // What `might_match_in` reads, from the probes' classes.
+            return b - a < 40 && !scan::content_may_match_punct(&s[a..b], punct);
+        }
+        !self.r.scanner.might_match_in(s, a, b, || match st.cand {
+            Some(c) => c,
+            // Only texts shorter than 40 bytes are asked about.
+            None => index::any_cand(s, a, b),
         })
     }
 
@@ -350,7 +393,7 @@ impl Walker<'_, '_> {
         if c != b'"' {
             return None;
         }
-        let prev = self.stack.last().map_or(NO_SLOT, |f| f.slot);
+        let prev = self.top.slot;
         // Most names are one that followed the previous name before: compare
         // them in place, and skip lexing, classifying and scanning.
         let a = pos + 1;
@@ -358,13 +401,16 @@ impl Walker<'_, '_> {
             let Some(p) = self.keys.predicted(slot) else {
                 continue;
             };
-            if p.stands_at(s, a) {
+            if let Some((mut after, colon)) = p.stands_at(s, a) {
                 let (n, own) = (p.end - p.start, p.class);
-                let (c, colon) = next(s, a + n + 1)?;
-                if colon != b':' {
-                    return None;
+                if !colon {
+                    let (c, colon) = next(s, after)?;
+                    if colon != b':' {
+                        return None;
+                    }
+                    after = c + 1;
                 }
-                let top = self.stack.last_mut()?;
+                let top = &mut self.top;
                 if top.shown {
                     top.shown = false;
                     self.shown.pop();
@@ -372,7 +418,7 @@ impl Walker<'_, '_> {
                 top.slot = slot;
                 top.key = (a, a + n);
                 top.class = top.outer.max(own);
-                return Some(c + 1);
+                return Some(after);
             }
         }
         self.new_key(pos, prev, cx)
@@ -383,6 +429,7 @@ impl Walker<'_, '_> {
     fn new_key(&mut self, pos: usize, prev: u16, cx: &mut Cx) -> Option<usize> {
         let st = self.string(pos)?;
         let (a, b, esc) = (st.a, st.b, st.esc);
+        let st_plain = self.plain(st);
         let (c, colon) = next(self.s, b + 1)?;
         if colon != b':' {
             return None;
@@ -394,14 +441,14 @@ impl Walker<'_, '_> {
             (r.scanner.keys.classify_cached(text), NO_SLOT)
         } else {
             // Only names that need no content scan are taken on prediction.
-            let plain = st.plain && self.builtin_only;
+            let plain = st_plain && self.builtin_only;
             self.keys
                 .classify(&r.scanner.keys, self.s, (a, b), plain, prev)
         };
         // The key itself may be personal data (`{"alice@example.com": …}`).
         let mut edits = Vec::new();
         let mark = cx.findings.len();
-        let scan_key = !st.plain || !self.builtin_only;
+        let scan_key = !st_plain || !self.builtin_only;
         if scan_key && (b - a >= 5 || esc) {
             r.value(
                 text,
@@ -427,7 +474,7 @@ impl Walker<'_, '_> {
         } else {
             None
         };
-        let top = self.stack.last_mut()?;
+        let top = &mut self.top;
         if top.shown {
             self.shown.pop();
         }
@@ -445,17 +492,41 @@ impl Walker<'_, '_> {
             return;
         }
         // Nothing to do for text that cannot hold a finding.
-        if (st.b - st.a < 5 || st.plain) && !st.esc && self.builtin_only {
+        if !st.esc && self.builtin_only {
             let (class, _) = self.context();
             if class == KeyClass::None || matches!(self.r.rule(class), Rule::Scan(_)) {
+                let (s, a, b) = (self.s, st.a, st.b);
+                let n = b - a;
+                // What `plain` says first: a text shorter than 40 bytes
+                // needs a candidate byte.
+                if n < 5 || (n < 40 && st.cand == Some(false)) {
+                    return;
+                }
+                // Nor for a timestamp, without a phone or SSN name (see
+                // `redact_string`). Asked before the quick reading, which a
+                // timestamp passes: it starts with four digits.
+                if class == KeyClass::None && s[a + 4] == b'-' && scan::is_timestamp(&s[a..b]) {
+                    return;
+                }
+                let plain = match st.punct {
+                    // `plain`'s answer, without a call to it.
+                    Some(punct) => !scan::content_may_match_punct(&s[a..b], punct),
+                    None => self.plain(st),
+                };
+                if plain {
+                    return;
+                }
+                self.redact_string(st, false, cx);
                 return;
             }
         }
-        self.redact_string(st, cx);
+        let plain = self.plain(st);
+        self.redact_string(st, plain, cx);
     }
 
+    /// Redacts the string `st`; `plain` is [`Walker::plain`] for it.
     #[inline(never)]
-    fn redact_string(&mut self, st: Str, cx: &mut Cx) {
+    fn redact_string(&mut self, st: Str, plain: bool, cx: &mut Cx) {
         let (a, b, esc) = (st.a, st.b, st.esc);
         let rule = self.r.rule(self.context().0);
         // What `scan_value` would find first: a timestamp holds nothing.
@@ -471,8 +542,8 @@ impl Walker<'_, '_> {
         let mut edits = Vec::new();
         let r = self.r;
         match rule {
-            // `string` found that the quick reading holds for this text.
-            Rule::Scan(hints) if !esc && !st.plain => {
+            // The quick reading holds for this text: scan it.
+            Rule::Scan(hints) if !esc && !plain => {
                 r.scan_value(text, None, None, hints, &|| self.path(), &mut edits, cx);
             }
             _ => r.value(text, dec.as_ref(), rule, &|| self.path(), &mut edits, cx),
@@ -483,10 +554,19 @@ impl Walker<'_, '_> {
 
     #[inline(always)]
     fn on_number(&mut self, a: usize, b: usize, int: bool, cx: &mut Cx) {
-        // Shorter integers, and other numbers, cannot be found by content.
-        if !int || b - a < 7 {
-            let (class, _) = self.context();
-            if class == KeyClass::None || matches!(self.r.rule(class), Rule::Scan(_)) {
+        let (class, _) = self.context();
+        if class == KeyClass::None || matches!(self.r.rule(class), Rule::Scan(_)) {
+            // Shorter integers, and other numbers, cannot be found by
+            // content; without a name's hint, nor can most longer ones
+            // (epoch milliseconds have no card issuer).
+            if !int
+                || b - a < 7
+                || (class == KeyClass::None
+                    && !self
+                        .r
+                        .scanner
+                        .whole_number_may_match(&self.s[a..b], Hints::NONE))
+            {
                 return;
             }
         }
@@ -531,7 +611,14 @@ impl Walker<'_, '_> {
         p.push_str(self.base);
         p.push('$');
         let mut shown = self.shown.iter();
-        for f in &self.stack[..depth.min(self.stack.len())] {
+        // The open frames, outermost first: `stack` without `ROOT`, then
+        // `top`.
+        let open = self
+            .stack
+            .iter()
+            .skip(1)
+            .chain((!self.stack.is_empty()).then_some(&self.top));
+        for f in open.take(depth) {
             if !f.obj {
                 p.push('[');
                 p.push_str(itoa::Buffer::new().format(f.idx));

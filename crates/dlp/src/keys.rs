@@ -144,9 +144,15 @@ thread_local! {
 
 /// Name slots of [`KeyCache`]; a power of two.
 const DOC_SLOTS: usize = 512;
+/// All slots of [`KeyCache`]: names, and what stands before first names. A
+/// power of two, so that any `u16` masked to it is an index.
+const TABLE: usize = 2 * DOC_SLOTS;
 /// The "previous name" of an object's first name, when the object is not
-/// under a cached name (the document's top level, or an escaped name).
-pub(crate) const NO_SLOT: u16 = (2 * DOC_SLOTS) as u16;
+/// under a cached name (the document's top level, or an escaped name). It
+/// shares its slot with the first names under name `DOC_SLOTS - 1`: a slot
+/// before first names only suggests names, which the walker checks against
+/// the bytes, so sharing one costs at worst a prediction.
+pub(crate) const NO_SLOT: u16 = (TABLE - 1) as u16;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DocSlot {
@@ -166,38 +172,51 @@ pub(crate) struct DocSlot {
     next: [u16; 2],
     /// For names shorter than 16 bytes, the name and its closing quote as
     /// the low bytes of a little-endian word, and the mask of those bytes
-    /// (zero for longer names): see [`DocSlot::stands_at`].
+    /// (zero for longer names): see [`DocSlot::stands_at`]. When the name
+    /// was first seen followed by `:` and is shorter than 15 bytes, the
+    /// colon too (`colon`).
     head: u128,
     mask: u128,
+    /// `head` ends with the colon after the name.
+    pub(crate) colon: bool,
 }
 
 impl DocSlot {
-    /// Whether this name, and its closing quote, stand at `doc[a..]`.
+    /// Whether this name and its closing quote stand at `doc[a..]`: if so,
+    /// the position after the quote, or after the colon that follows it
+    /// when the colon was compared too (the `bool`).
     #[inline]
-    pub(crate) fn stands_at(&self, doc: &[u8], a: usize) -> bool {
+    pub(crate) fn stands_at(&self, doc: &[u8], a: usize) -> Option<(usize, bool)> {
+        let n = self.end - self.start;
         // One 16-byte compare instead of a call to `memcmp`.
-        if let Some(w) = doc.get(a..a + 16) {
+        if let Some(w) = doc.get(a..).and_then(<[u8]>::first_chunk::<16>) {
             if self.mask != 0 {
-                let mut b = [0u8; 16];
-                b.copy_from_slice(w);
-                return u128::from_le_bytes(b) & self.mask == self.head;
+                let hit = u128::from_le_bytes(*w) & self.mask == self.head;
+                return hit.then_some((a + n + 1 + usize::from(self.colon), self.colon));
             }
         }
-        let n = self.end - self.start;
-        doc.get(a + n) == Some(&b'"') && same(doc, (self.start, self.end), (a, a + n))
+        let hit = doc.get(a + n) == Some(&b'"') && same(doc, (self.start, self.end), (a, a + n));
+        hit.then_some((a + n + 1, false))
     }
 
-    /// `head` and `mask` for the name `doc[a..b]`.
-    fn head(doc: &[u8], (a, b): (usize, usize)) -> (u128, u128) {
+    /// `head`, `mask` and `colon` for the name `doc[a..b]`. In compact
+    /// JSON the colon follows the closing quote: comparing it along with
+    /// the name spares the walker a look for it.
+    fn head(doc: &[u8], (a, b): (usize, usize)) -> (u128, u128, bool) {
         let n = b - a;
         if n >= 16 {
-            return (0, 0);
+            return (0, 0, false);
         }
         let mut w = [0u8; 16];
         w[..n].copy_from_slice(&doc[a..b]);
         w[n] = b'"';
-        let mask = u128::MAX >> (8 * (15 - n));
-        (u128::from_le_bytes(w), mask)
+        let colon = n < 15 && doc.get(b + 1) == Some(&b':');
+        if colon {
+            w[n + 1] = b':';
+        }
+        let len = n + 1 + usize::from(colon);
+        let mask = u128::MAX >> (8 * (16 - len));
+        (u128::from_le_bytes(w), mask, colon)
     }
 }
 
@@ -211,11 +230,12 @@ const EMPTY: DocSlot = DocSlot {
     next: [NO_SLOT; 2],
     head: 0,
     mask: 0,
+    colon: false,
 };
 
 thread_local! {
     /// One cache per thread, reused from document to document: clearing or
-    /// allocating 1,025 slots per document would cost small bodies more than
+    /// allocating 1,024 slots per document would cost small bodies more than
     /// the cache saves them. Only the slots a document wrote are cleared.
     static DOC_CACHE: std::cell::Cell<Option<KeyCache>> = const { std::cell::Cell::new(None) };
 }
@@ -228,13 +248,14 @@ thread_local! {
 /// under the same parent name), and checks them against the bytes in place.
 ///
 /// Slots `0..DOC_SLOTS` hold names; slot `DOC_SLOTS + p` stands before the
-/// first name of objects under name `p`, and `NO_SLOT` before the first name
-/// of objects under no name. Entries are spans of one document: the slots
-/// a document wrote are emptied when it hands the cache back, so the walker
-/// reads a slot without asking which document wrote it.
+/// first name of objects under name `p`, and `NO_SLOT` (which is one of
+/// them) before the first name of objects under no name. Entries are spans
+/// of one document: the slots a document wrote are emptied when it hands
+/// the cache back, so the walker reads a slot without asking which document
+/// wrote it.
 #[derive(Debug)]
 pub(crate) struct KeyCache {
-    slots: Vec<DocSlot>,
+    slots: Box<[DocSlot; TABLE]>,
     /// The slots written since [`KeyCache::take`] (maybe some twice).
     written: Vec<u16>,
 }
@@ -244,7 +265,7 @@ impl KeyCache {
     /// with [`KeyCache::give_back`].
     pub(crate) fn take() -> Self {
         DOC_CACHE.take().unwrap_or_else(|| Self {
-            slots: vec![EMPTY; 2 * DOC_SLOTS + 1],
+            slots: Box::new([EMPTY; TABLE]),
             written: Vec::new(),
         })
     }
@@ -254,9 +275,7 @@ impl KeyCache {
     /// a panic, is dropped: the next document starts with a new one.)
     pub(crate) fn give_back(mut self) {
         for i in self.written.drain(..) {
-            if let Some(s) = self.slots.get_mut(usize::from(i)) {
-                *s = EMPTY;
-            }
+            self.slots[usize::from(i) % TABLE] = EMPTY;
         }
         DOC_CACHE.set(Some(self));
     }
@@ -270,20 +289,30 @@ impl KeyCache {
         }
     }
 
+    /// Slot `i`; indices past the table wrap around (there are none).
+    #[inline(always)]
+    fn slot(&self, i: u16) -> &DocSlot {
+        // The mask lets the compiler drop the bounds check.
+        &self.slots[usize::from(i) % TABLE]
+    }
+
+    #[inline(always)]
+    fn slot_mut(&mut self, i: u16) -> &mut DocSlot {
+        &mut self.slots[usize::from(i) % TABLE]
+    }
+
     /// The slots of the names expected after `prev`, likeliest first.
     #[inline(always)]
     pub(crate) fn successors(&self, prev: u16) -> [u16; 2] {
         // An empty slot expects `NO_SLOT`, which holds no name.
-        self.slots
-            .get(usize::from(prev))
-            .map_or([NO_SLOT; 2], |p| p.next)
+        self.slot(prev).next
     }
 
     /// The name in slot `i`, if this document has it there and it may be
     /// taken on prediction (it is `plain`).
     #[inline(always)]
     pub(crate) fn predicted(&self, i: u16) -> Option<&DocSlot> {
-        self.slots.get(usize::from(i)).filter(|s| s.plain)
+        Some(self.slot(i)).filter(|s| s.plain)
     }
 
     /// The class of the name `doc[a..b]` (raw, without escapes) and its
@@ -313,7 +342,7 @@ impl KeyCache {
                 } else {
                     home
                 };
-                let (head, mask) = DocSlot::head(doc, (a, b));
+                let (head, mask, colon) = DocSlot::head(doc, (a, b));
                 self.slots[i] = DocSlot {
                     used: true,
                     hash: h,
@@ -324,6 +353,7 @@ impl KeyCache {
                     next: [NO_SLOT; 2],
                     head,
                     mask,
+                    colon,
                 };
                 // Slot indices are below DOC_SLOTS (512).
                 self.written.push(i as u16);
@@ -332,17 +362,17 @@ impl KeyCache {
         };
         // Slot indices are below DOC_SLOTS (512).
         let idx = idx as u16;
-        if let Some(p) = self.slots.get_mut(usize::from(prev)) {
-            if !p.used {
-                *p = DocSlot {
-                    used: true,
-                    ..EMPTY
-                };
-                self.written.push(prev);
-            }
-            if p.next[0] != idx {
-                p.next = [idx, p.next[0]];
-            }
+        let p = self.slot_mut(prev);
+        if !p.used {
+            *p = DocSlot {
+                used: true,
+                ..EMPTY
+            };
+            self.written.push(prev);
+        }
+        let p = self.slot_mut(prev);
+        if p.next[0] != idx {
+            p.next = [idx, p.next[0]];
         }
         (class, idx)
     }

@@ -9,6 +9,7 @@
 //! are then confirmed by checksums and ranges (`validate`).
 
 use crate::category::Cat;
+use crate::index;
 use crate::keys::{KeyClass, KeyMatcher};
 use crate::validate;
 
@@ -95,8 +96,70 @@ pub(crate) fn is_cand(b: u8) -> bool {
     (b'('..=b'A').contains(&b) || b == b'J'
 }
 
-/// The body of [`Scanner::might_match`] for a text shorter than 40 bytes.
-fn content_may_match(s: &[u8]) -> bool {
+/// The body of [`Scanner::might_match`] for the text `doc[a..b]`, shorter
+/// than 40 bytes: [`content_may_match_bytewise`], visiting only the bytes
+/// that are not letters or digits ([`index::not_alnum`], a vector probe per
+/// 16 bytes) and the first byte of each word. `doc` may go on past `b` (the
+/// JSON walker passes the whole body, which spares the probe a copy of the
+/// last bytes).
+#[inline]
+fn content_may_match_in(doc: &[u8], a: usize, b: usize) -> bool {
+    content_may_match_punct(&doc[a..b], index::not_alnum(doc, a, b))
+}
+
+/// [`content_may_match_in`] for the text `s`, given [`index::not_alnum`]
+/// of it (the JSON walker has it from the probes that found the string's
+/// end).
+#[inline]
+pub(crate) fn content_may_match_punct(s: &[u8], mut punct: u64) -> bool {
+    let Some(&first) = s.first() else {
+        return false;
+    };
+    if is_alnum(first) && word_may_start_finding(s, 0) {
+        return true;
+    }
+    while punct != 0 {
+        let i = punct.trailing_zeros() as usize;
+        punct &= punct - 1;
+        let c = s[i];
+        match c {
+            b'@' | b'+' | b'(' | b'=' | b':' => return true,
+            b'-' if s.get(i + 1) == Some(&b'-') => return true,
+            _ => {}
+        }
+        // A word starts after it, unless the word goes on from a `_`.
+        if c != b'_'
+            && s.get(i + 1).is_some_and(|&n| is_alnum(n))
+            && word_may_start_finding(s, i + 1)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether the word that starts at `s[i]` (an alphanumeric after neither an
+/// alphanumeric nor `_`) can begin a finding: see [`Scanner::might_match`].
+#[inline]
+fn word_may_start_finding(s: &[u8], i: usize) -> bool {
+    let b = s[i];
+    // The bytes after it; missing ones start nothing.
+    let next = s.get(i + 1..).unwrap_or_default();
+    if is_digit(b) {
+        digit_run_may_match(s, i)
+    } else if b == b'A' {
+        matches!(next.first(), Some(b'K' | b'S' | b'B' | b'C' | b'3' | b'I'))
+    } else if b == b'e' {
+        next.starts_with(b"yJ")
+    } else {
+        class(b) & UPPER != 0
+            && matches!(next, [u, d, e, ..] if class(*u) & UPPER != 0 && is_digit(*d) && is_digit(*e))
+    }
+}
+
+/// [`content_may_match_in`] read byte by byte: the reference that tests
+/// and the `dlp_redact` fuzz target hold the vector reading to.
+pub(crate) fn content_may_match_bytewise(s: &[u8]) -> bool {
     let n = s.len();
     let mut i = 0;
     while i < n {
@@ -146,6 +209,96 @@ fn content_may_match(s: &[u8]) -> bool {
 /// so the JSON walker skips the scan; a property test and the `dlp_redact`
 /// fuzz target hold `scan` to this. Most records of most APIs hold some.
 pub(crate) fn is_timestamp(s: &[u8]) -> bool {
+    // The date, and the hours and minutes when there are any, stand at fixed
+    // places: they are checked as one little-endian word.
+    let Some(head) = s.first_chunk::<16>() else {
+        return match s.first_chunk::<10>() {
+            Some(date) if s.len() == 10 => {
+                let mut w = [0u8; 16];
+                w[..10].copy_from_slice(date);
+                DATE.holds(u128::from_le_bytes(w))
+            }
+            _ => false,
+        };
+    };
+    if !DATE_TIME.holds(u128::from_le_bytes(*head)) {
+        return false;
+    }
+    let mut r = &s[16..];
+    // Seconds, and a fraction of them.
+    if let [b':', x, y, rest @ ..] = r {
+        if !(is_digit(*x) && is_digit(*y)) {
+            return false;
+        }
+        r = rest;
+        if let [b'.', rest @ ..] = r {
+            let n = rest.iter().take(10).take_while(|b| is_digit(**b)).count();
+            if !(1..=9).contains(&n) {
+                return false;
+            }
+            r = &rest[n..];
+        }
+    }
+    match r {
+        [b'Z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|b| is_digit(**b)),
+        _ => false,
+    }
+}
+
+/// A fixed layout of digits and literal bytes, for [`is_timestamp`].
+struct Layout {
+    /// `0xff` at every byte that must be a digit.
+    digits: u128,
+    /// `0xff` at every byte that must equal the byte of `lits` there.
+    lit_mask: u128,
+    lits: u128,
+}
+
+impl Layout {
+    /// `pattern`: `0` where a digit goes, any other byte stands for itself.
+    const fn new(pattern: &[u8]) -> Self {
+        let (mut digits, mut lit_mask, mut lits) = (0u128, 0u128, 0u128);
+        let mut i = 0;
+        while i < pattern.len() {
+            let at = 8 * i;
+            if pattern[i] == b'0' {
+                digits |= 0xff << at;
+            } else {
+                lit_mask |= 0xff << at;
+                lits |= (pattern[i] as u128) << at;
+            }
+            i += 1;
+        }
+        Self {
+            digits,
+            lit_mask,
+            lits,
+        }
+    }
+
+    /// Whether the little-endian word `w` follows the layout.
+    #[inline]
+    fn holds(&self, w: u128) -> bool {
+        const HIGH: u128 = u128::from_le_bytes([0xf0; 16]);
+        const THREES: u128 = u128::from_le_bytes([0x30; 16]);
+        const SIXES: u128 = u128::from_le_bytes([0x06; 16]);
+        // A digit is `0x30..=0x39`: high nibble 3, and still 3 after adding
+        // 6. Once every high nibble is 3, the additions cannot carry into
+        // the next byte.
+        let d = self.digits;
+        w & self.lit_mask == self.lits
+            && w & HIGH & d == THREES & d
+            && (w + (SIXES & d)) & HIGH & d == THREES & d
+    }
+}
+
+const DATE: Layout = Layout::new(b"0000-00-00");
+const DATE_TIME: Layout = Layout::new(b"0000-00-00T00:00");
+
+/// [`is_timestamp`] read piece by piece: the reference that the tests and
+/// the `dlp_redact` fuzz target hold it to.
+pub(crate) fn is_timestamp_bytewise(s: &[u8]) -> bool {
     fn digits(s: &[u8], n: usize) -> Option<&[u8]> {
         (s.len() >= n && s[..n].iter().all(u8::is_ascii_digit)).then(|| &s[n..])
     }
@@ -315,6 +468,14 @@ impl Scanner {
         if !(7..=19).contains(&n) {
             return None;
         }
+        if hints == Hints::NONE {
+            // One group without `+` or parentheses: an SSN and a bare
+            // phone number need the field name's hint, a North American
+            // number three groups, an IPv4 address four. Only a card is
+            // left (epoch milliseconds and order numbers stop at its
+            // issuer prefix).
+            return (self.det.card && validate::card(digits)).then_some(Cat::CARD);
+        }
         self.classify(
             &Groups {
                 s: digits,
@@ -327,6 +488,22 @@ impl Scanner {
             },
             hints,
         )
+    }
+
+    /// False when [`Scanner::whole_number`] cannot report `digits` under
+    /// `hints`, judged from their length and first digit alone, so that
+    /// the JSON walker asks it only about integers that may be cards,
+    /// phones or SSNs. [`check_whole_number`] holds it to `whole_number`.
+    #[inline]
+    pub(crate) fn whole_number_may_match(&self, digits: &[u8], hints: Hints) -> bool {
+        let n = digits.len();
+        if !self.custom.is_empty() {
+            return true;
+        }
+        // Without a hint only a card is left (see `whole_number`), and no
+        // card issuer's range starts with 0, 1 or 7.
+        (7..=19).contains(&n)
+            && (hints != Hints::NONE || (n >= 13 && !matches!(digits[0], b'0' | b'1' | b'7')))
     }
 
     /// The category of a finding [`Scanner::scan`] reports over the whole
@@ -350,7 +527,20 @@ impl Scanner {
     /// answer matters (the JSON walker finds it out with a vector probe).
     #[inline(always)]
     pub(crate) fn might_match_lazy(&self, s: &[u8], any_cand: impl FnOnce() -> bool) -> bool {
-        s.len() >= 40 || !self.custom.is_empty() || (any_cand() && content_may_match(s))
+        self.might_match_in(s, 0, s.len(), any_cand)
+    }
+
+    /// As [`Scanner::might_match_lazy`] for the text `doc[a..b]`; the bytes
+    /// of `doc` around it are not read as part of it.
+    #[inline(always)]
+    pub(crate) fn might_match_in(
+        &self,
+        doc: &[u8],
+        a: usize,
+        b: usize,
+        any_cand: impl FnOnce() -> bool,
+    ) -> bool {
+        b - a >= 40 || !self.custom.is_empty() || (any_cand() && content_may_match_in(doc, a, b))
     }
 
     /// Appends every finding in `s` to `hits`, sorted by start and without
@@ -1149,18 +1339,51 @@ pub(crate) fn check_whole_number(sc: &Scanner, digits: &[u8], hints: Hints) -> O
         "{:?} under {hints:?}",
         String::from_utf8_lossy(digits)
     );
+    assert!(
+        got.is_none() || sc.whole_number_may_match(digits, hints),
+        "{:?} under {hints:?} is {got:?}, but was ruled out",
+        String::from_utf8_lossy(digits)
+    );
     got
 }
 
 /// Checks `might_match_given` against `scan` on one text, under every
 /// hint, `is_timestamp` without hints, and `whole_number` on a text of
 /// digits: returns whether the text held a finding and whether the quick
-/// reading ruled it out. Panics when any of them disagrees with `scan`.
+/// reading ruled it out. Panics when any of them disagrees with `scan`, or
+/// when the vector quick reading or the word-at-a-time `is_timestamp`
+/// disagrees with its bytewise reference.
 pub(crate) fn check_quick_reading(sc: &Scanner, s: &[u8]) -> (bool, bool) {
     let any_cand = s.iter().any(|&b| is_cand(b));
     let ruled_out = !sc.might_match_given(s, any_cand);
+    if s.len() < 40 {
+        // The vector reading, alone and inside a longer text whose bytes
+        // around the span would change the answer if they were counted.
+        let want = content_may_match_bytewise(s);
+        assert_eq!(
+            content_may_match_in(s, 0, s.len()),
+            want,
+            "{:?}",
+            String::from_utf8_lossy(s)
+        );
+        let mut doc = b"AK@".to_vec();
+        doc.extend_from_slice(s);
+        doc.extend_from_slice(b"-1234@(:AKIA-------------------------------------------");
+        assert_eq!(
+            content_may_match_in(&doc, 3, 3 + s.len()),
+            want,
+            "{:?} within a longer text",
+            String::from_utf8_lossy(s)
+        );
+    }
     let mut found = false;
     let mut hits = Vec::new();
+    assert_eq!(
+        is_timestamp(s),
+        is_timestamp_bytewise(s),
+        "{:?}",
+        String::from_utf8_lossy(s)
+    );
     if is_timestamp(s) {
         sc.scan(s, Hints::NONE, &mut hits);
         assert!(
@@ -1444,6 +1667,23 @@ pub(crate) mod tests {
             }
             assert!(is_timestamp(t.as_bytes()), "{t}");
             check_quick_reading(&sc, t.as_bytes());
+            // Near misses: one byte changed, or the text cut short or made
+            // longer; the word-at-a-time reading must agree with the
+            // bytewise one (`check_quick_reading` compares them).
+            let mut m = t.clone().into_bytes();
+            const SWAP: &[u8] = b"0123456789-:.TZ+ tz/\xff";
+            match next(3) {
+                0 => {
+                    let k = next(m.len() as u64) as usize;
+                    m[k] = SWAP[next(SWAP.len() as u64) as usize];
+                }
+                1 => m.truncate(next(m.len() as u64) as usize),
+                _ => m.insert(
+                    next(m.len() as u64 + 1) as usize,
+                    SWAP[next(SWAP.len() as u64) as usize],
+                ),
+            }
+            check_quick_reading(&sc, &m);
             seen += 1;
         }
         assert_eq!(seen, 50_000);
