@@ -134,7 +134,7 @@ pub struct TlsInfo {
 }
 
 /// An HTTP request as the service received or sent it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// Method, as sent (`GET`, `POST`, …).
@@ -146,7 +146,7 @@ pub struct Request {
     /// Path, without the query.
     pub path: String,
     /// Raw query string without `?`; absent when the target had none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub query: Option<String>,
     /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2.0`.
     pub version: String,
@@ -154,10 +154,10 @@ pub struct Request {
     #[serde(default)]
     pub headers: Headers,
     /// Body as captured.
-    #[serde(default, skip_serializing_if = "Body::is_empty")]
+    #[serde(default)]
     pub body: Body,
     /// Trailer fields (HTTP/2 and chunked HTTP/1.1).
-    #[serde(default, skip_serializing_if = "Headers::is_empty")]
+    #[serde(default)]
     pub trailers: Headers,
 }
 
@@ -182,7 +182,7 @@ impl Request {
 }
 
 /// An HTTP response.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Response {
     /// Status code.
@@ -193,10 +193,10 @@ pub struct Response {
     #[serde(default)]
     pub headers: Headers,
     /// Body as captured.
-    #[serde(default, skip_serializing_if = "Body::is_empty")]
+    #[serde(default)]
     pub body: Body,
     /// Trailer fields (gRPC status lives here).
-    #[serde(default, skip_serializing_if = "Headers::is_empty")]
+    #[serde(default)]
     pub trailers: Headers,
 }
 
@@ -210,8 +210,9 @@ pub struct TcpFlow {
     pub server_bytes: Body,
 }
 
-/// One captured exchange. See `docs/specs/exchange.md` for the JSON form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One captured exchange. See `docs/specs/exchange.md` for the JSON form;
+/// it is written through [`crate::view::ExchangeView`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Exchange {
     /// Schema version; readers reject versions they do not know.
@@ -219,7 +220,6 @@ pub struct Exchange {
     /// Unique, time-ordered id.
     pub id: ExchangeId,
     /// When the request's first byte reached the proxy.
-    #[serde(serialize_with = "crate::wire_text::timestamp")]
     pub start: DateTime<Utc>,
     /// Time from `start` until the response's last byte (or the flow's end),
     /// in microseconds.
@@ -231,40 +231,32 @@ pub struct Exchange {
     /// Protocol understood by the proxy.
     pub protocol: Protocol,
     /// Address of the client side of the connection.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::wire_text::socket_addr"
-    )]
+    #[serde(default)]
     pub client_addr: Option<SocketAddr>,
     /// Address of the server side as the client saw it (the proxy listener,
     /// or the original destination in transparent mode).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::wire_text::socket_addr"
-    )]
+    #[serde(default)]
     pub server_addr: Option<SocketAddr>,
     /// Where the exchange was addressed.
     pub upstream: Upstream,
     /// TLS facts, when the client spoke TLS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub tls: Option<TlsInfo>,
     /// The HTTP request (absent for TCP flows).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub request: Option<Request>,
     /// The HTTP response (absent for TCP flows, and when the upstream failed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub response: Option<Response>,
     /// The TCP flow (only for `protocol: tcp`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub tcp: Option<TcpFlow>,
     /// What went wrong, when the exchange did not complete normally
     /// (upstream unreachable, client went away, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub error: Option<String>,
     /// Free-form labels (`proxy_mode`, `k8s_*`, user tags).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub tags: BTreeMap<String, String>,
 }
 

@@ -2,6 +2,7 @@
 
 use std::io::BufRead;
 
+use crate::view::ExchangeView;
 use crate::{Exchange, SCHEMA_VERSION};
 
 /// Why a line could not be read as an exchange.
@@ -35,7 +36,12 @@ pub enum DecodeError {
 /// vectorised string escaping matters for the capture sink, where body text
 /// dominates each line. The output is the JSON serde_json writes.
 pub fn encode_into(out: &mut Vec<u8>, ex: &Exchange) {
-    // An Exchange always serializes (string-keyed maps, no floats), and
+    encode_view_into(out, &ex.view());
+}
+
+/// [`encode_into`] for an exchange given as its [`ExchangeView`].
+pub fn encode_view_into(out: &mut Vec<u8>, ex: &ExchangeView<'_>) {
+    // An exchange always serializes (string-keyed maps, no floats), and
     // writing into a Vec cannot fail.
     let _ = sonic_rs::to_writer(&mut *out, ex);
     out.push(b'\n');

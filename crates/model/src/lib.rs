@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod jsonl;
 pub mod segment;
 mod selector;
+pub mod view;
 mod wire_text;
 
 pub use body::Body;

@@ -8,6 +8,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::jsonl::{self, DecodeError};
+use crate::view::ExchangeView;
 use crate::Exchange;
 
 /// File name suffix of finished segments.
@@ -117,8 +118,13 @@ impl SegmentWriter {
 
     /// Appends one exchange.
     pub fn append(&mut self, ex: &Exchange) -> Result<(), SegmentError> {
+        self.append_view(&ex.view())
+    }
+
+    /// Appends one exchange given as its [`ExchangeView`].
+    pub fn append_view(&mut self, ex: &ExchangeView<'_>) -> Result<(), SegmentError> {
         let before = self.staged.len();
-        jsonl::encode_into(&mut self.staged, ex);
+        jsonl::encode_view_into(&mut self.staged, ex);
         self.count += 1;
         self.raw_bytes += (self.staged.len() - before) as u64;
         if self.staged.len() >= STAGE {

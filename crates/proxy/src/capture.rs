@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use crossbeam_queue::ArrayQueue;
 use http::HeaderMap;
+use tapwire_model::view::{ExchangeView, Fields, RequestView, ResponseView, Tags};
 use tapwire_model::{
     Body, Direction, Exchange, ExchangeId, Headers, Protocol, Request, Response, Service, TcpFlow,
     TlsInfo, Upstream,
@@ -240,6 +241,15 @@ impl Captured {
     /// Converts the raw capture into the stored record. Runs on the sink
     /// thread, never on the request path.
     pub fn into_exchange(self) -> Exchange {
+        if matches!(
+            self.payload,
+            Payload::Http {
+                heads: Heads::Raw { .. },
+                ..
+            }
+        ) {
+            return self.with_view(|v| v.to_exchange());
+        }
         // Built field by field: `Exchange::new` would read the clock and
         // draw a fresh id only for both to be overwritten.
         let mut ex = Exchange {
@@ -279,13 +289,9 @@ impl Captured {
                 ex.response = response.map(|head| typed_response(head, response_body));
             }
             Payload::Http {
-                heads: Heads::Raw { request, response },
-                request_body,
-                response_body,
-            } => {
-                ex.request = Some(raw_request(&request, request_body, &ex.upstream));
-                ex.response = response.map(|head| raw_response(&head, response_body));
-            }
+                heads: Heads::Raw { .. },
+                ..
+            } => {} // written from its view above
             Payload::Tcp { client, server } => {
                 ex.tcp = Some(TcpFlow {
                     client_bytes: client.into_body(),
@@ -329,72 +335,158 @@ fn trailers(body: &BodyCapture) -> Headers {
     body.trailers.as_ref().map(headers).unwrap_or_default()
 }
 
-/// A request head the fast lane relayed, parsed again here on the sink
-/// thread so that the request path only moved bytes. The authority is the
-/// `Host` field (the lane requires exactly one), else the upstream.
-fn raw_request(head: &[u8], body: BodyCapture, upstream: &Upstream) -> Request {
-    let parsed = parse_fields(head, |fields| {
-        let (req, _) = request_head(head, fields)?;
-        Ok((
-            req.method.unwrap_or_default(),
-            req.path.unwrap_or_default(),
-            req.version,
-            raw_headers(req.headers),
-        ))
-    });
-    // The lane parsed these very bytes before relaying them.
-    let (method, target, minor, fields) = parsed.unwrap_or_default();
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q.to_owned())),
-        None => (target, None),
-    };
-    let authority = fields
-        .get("host")
-        .map_or_else(|| upstream.to_string(), str::to_owned);
-    Request {
-        method: method.to_owned(),
-        scheme: "http".to_owned(),
-        authority,
-        path: path.to_owned(),
-        query,
-        version: minor_version(minor).to_owned(),
-        headers: fields,
-        trailers: trailers(&body),
-        body: body.into_body(),
+/// An exchange the HTTP/1.1 fast lane relayed: the heads are the raw bytes
+/// that crossed the wire, parsed again here on the sink thread so that the
+/// request path only moved bytes.
+#[derive(Debug)]
+pub(crate) struct RawCapture {
+    id: ExchangeId,
+    start: DateTime<Utc>,
+    duration: Duration,
+    direction: Direction,
+    protocol: Protocol,
+    service: Arc<Service>,
+    client_addr: Option<SocketAddr>,
+    server_addr: Option<SocketAddr>,
+    upstream: Upstream,
+    tls: Option<TlsInfo>,
+    tags: Vec<(&'static str, String)>,
+    error: Option<String>,
+    incomplete: String,
+    request: Bytes,
+    response: Option<Bytes>,
+    request_body: BodyCapture,
+    response_body: BodyCapture,
+}
+
+impl Captured {
+    /// Hands `f` the capture as it is written: straight from the raw heads
+    /// when the fast lane relayed it, else through [`Captured::into_exchange`].
+    pub(crate) fn with_view<R>(self, f: impl FnOnce(&ExchangeView<'_>) -> R) -> R {
+        let incomplete: Vec<&str> = self.payload.incomplete().into_iter().flatten().collect();
+        let incomplete = incomplete.join(",");
+        match self.payload {
+            Payload::Http {
+                heads: Heads::Raw { request, response },
+                request_body,
+                response_body,
+            } => RawCapture {
+                id: self.id,
+                start: self.start,
+                duration: self.duration,
+                direction: self.direction,
+                protocol: self.protocol,
+                service: self.service,
+                client_addr: self.client_addr,
+                server_addr: self.server_addr,
+                upstream: self.upstream,
+                tls: self.tls,
+                tags: self.tags,
+                error: self.error,
+                incomplete,
+                request,
+                response,
+                request_body,
+                response_body,
+            }
+            .with_view(f),
+            payload => f(&Self { payload, ..self }.into_exchange().view()),
+        }
     }
 }
 
-/// A response head the fast lane relayed (see [`raw_request`]).
-fn raw_response(head: &[u8], body: BodyCapture) -> Response {
-    let parsed = parse_fields(head, |fields| {
-        let (resp, _) = response_head(head, fields)?;
-        Ok((
-            resp.code.unwrap_or_default(),
-            resp.version,
-            raw_headers(resp.headers),
-        ))
-    });
-    let (status, minor, fields) = parsed.unwrap_or_default();
-    Response {
-        status,
-        version: minor_version(minor).to_owned(),
-        headers: fields,
-        trailers: trailers(&body),
-        body: body.into_body(),
-    }
-}
-
-/// Field names lower-cased, as the general path records them.
-fn raw_headers(fields: &[httparse::Header<'_>]) -> Headers {
-    fields
-        .iter()
-        .map(|f| {
-            (
-                f.name.to_ascii_lowercase(),
-                String::from_utf8_lossy(f.value).into_owned(),
-            )
+impl RawCapture {
+    /// Parses the heads (the lane parsed these very bytes before relaying
+    /// them, so they parse) and hands `f` the exchange as it is written.
+    /// The authority is the `Host` field (the lane requires exactly one),
+    /// else the upstream.
+    fn with_view<R>(self, f: impl FnOnce(&ExchangeView<'_>) -> R) -> R {
+        let (method, target, minor, req_fields) = parse_fields(&self.request, |slots| {
+            let (req, _) = request_head(&self.request, slots)?;
+            Ok((
+                req.method.unwrap_or_default(),
+                req.path.unwrap_or_default(),
+                req.version,
+                pairs(req.headers),
+            ))
         })
-        .collect()
+        .unwrap_or_default();
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        let authority = match req_fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        {
+            Some((_, v)) => String::from_utf8_lossy(v),
+            None => self.upstream.to_string().into(),
+        };
+        let req_trailers = trailers(&self.request_body);
+        let req_body = self.request_body.into_body();
+        let response = self.response.as_deref().map(|head| {
+            let (status, minor, fields) = parse_fields(head, |slots| {
+                let (resp, _) = response_head(head, slots)?;
+                Ok((
+                    resp.code.unwrap_or_default(),
+                    resp.version,
+                    pairs(resp.headers),
+                ))
+            })
+            .unwrap_or_default();
+            (status, minor, fields)
+        });
+        let resp_trailers = trailers(&self.response_body);
+        let resp_body = self.response_body.into_body();
+
+        let mut tags: Vec<(&str, &str)> = self.tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if !self.incomplete.is_empty() {
+            tags.push(("incomplete", &self.incomplete));
+        }
+        Tags::sort(&mut tags);
+
+        f(&ExchangeView {
+            v: tapwire_model::SCHEMA_VERSION,
+            id: self.id,
+            start: self.start,
+            duration_us: u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
+            direction: self.direction,
+            service: &self.service,
+            protocol: self.protocol,
+            client_addr: self.client_addr,
+            server_addr: self.server_addr,
+            upstream: &self.upstream,
+            tls: self.tls.as_ref(),
+            request: Some(RequestView {
+                method,
+                scheme: "http",
+                authority: &authority,
+                path,
+                query,
+                version: minor_version(minor),
+                headers: Fields::Raw(&req_fields),
+                body: &req_body,
+                trailers: Fields::Owned(&req_trailers),
+            }),
+            response: response
+                .as_ref()
+                .map(|(status, minor, fields)| ResponseView {
+                    status: *status,
+                    version: minor_version(*minor),
+                    headers: Fields::Raw(fields),
+                    body: &resp_body,
+                    trailers: Fields::Owned(&resp_trailers),
+                }),
+            tcp: None,
+            error: self.error.as_deref(),
+            tags: Tags::Sorted(&tags),
+        })
+    }
+}
+
+/// Field names and values as they are in the head.
+fn pairs<'b>(fields: &[httparse::Header<'b>]) -> Vec<(&'b str, &'b [u8])> {
+    fields.iter().map(|f| (f.name, f.value)).collect()
 }
 
 fn minor_version(minor: Option<u8>) -> &'static str {
@@ -616,6 +708,8 @@ impl Clock {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use prometheus_client::registry::Registry;
 
     use super::*;
@@ -629,6 +723,216 @@ mod tests {
             .and_then(|p| p.parse().ok())
             .expect("resident pages");
         pages * 4096
+    }
+
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    fn pick<'a>(state: &mut u64, from: &[&'a str]) -> &'a str {
+        from[next(state) as usize % from.len()]
+    }
+
+    /// Field lines of mixed-case names and values that are text, text with
+    /// bytes that are not UTF-8, escapes, or empty; appended to `head`, and
+    /// as the decoded list the exchange must hold.
+    fn field_lines(state: &mut u64, head: &mut Vec<u8>, most: u64) -> Headers {
+        let names = [
+            "Host",
+            "host",
+            "Content-Type",
+            "X-Trace-ID",
+            "accept",
+            "ETag",
+        ];
+        let mut decoded = Headers::new();
+        for _ in 0..next(state) % (most + 1) {
+            let name = pick(state, &names);
+            let value: Vec<u8> = match next(state) % 4 {
+                0 => Vec::new(),
+                1 => b"caf\xe9 \xff\x80 ok".to_vec(),
+                2 => "na\u{ef}ve \"quoted\" \\ path/".as_bytes().to_vec(),
+                _ => format!("v{}", next(state) % 1000).into_bytes(),
+            };
+            head.extend_from_slice(format!("{name}: ").as_bytes());
+            head.extend_from_slice(&value);
+            head.extend_from_slice(b"\r\n");
+            decoded.push(
+                name.to_ascii_lowercase(),
+                String::from_utf8_lossy(&value).into_owned(),
+            );
+        }
+        head.extend_from_slice(b"\r\n");
+        decoded
+    }
+
+    /// A body cut at `limit`, maybe unfinished, maybe with trailers.
+    fn body(state: &mut u64, limit: usize) -> BodyCapture {
+        let mut b = BodyCapture {
+            complete: !next(state).is_multiple_of(5),
+            ..BodyCapture::default()
+        };
+        let data: &[u8] = match next(state) % 3 {
+            0 => b"",
+            1 => "{\"a\":\"\u{e9}\\n\"}".as_bytes(),
+            _ => &[0xff, 0x00, 0x80, b'x'],
+        };
+        for chunk in data.chunks(3) {
+            b.push(&Bytes::copy_from_slice(chunk), limit);
+        }
+        if next(state).is_multiple_of(4) {
+            let mut t = HeaderMap::new();
+            t.append("grpc-status", http::HeaderValue::from_static("0"));
+            b.trailers = Some(t);
+        }
+        b
+    }
+
+    /// A capture the fast lane could have made, and the exchange it must
+    /// become, built here field by field from the same parts.
+    fn raw_case(state: &mut u64) -> (Captured, Exchange) {
+        let method = pick(state, &["GET", "POST", "DELETE"]);
+        let target = pick(state, &["/", "/a/b?x=1&y=%20", "/q?", "/caf%C3%A9?x=y"]);
+        let req_version = pick(state, &["HTTP/1.0", "HTTP/1.1"]);
+        let mut req_head = format!("{method} {target} {req_version}\r\n").into_bytes();
+        let req_fields = field_lines(state, &mut req_head, 5);
+        let upstream = Upstream {
+            host: pick(state, &["app", "::1"]).to_owned(),
+            port: 8080,
+        };
+        let status = 200 + (next(state) % 300) as u16;
+        let resp_version = pick(state, &["HTTP/1.0", "HTTP/1.1"]);
+        let mut resp_head = format!("{resp_version} {status} Whatever\r\n").into_bytes();
+        let resp_fields = field_lines(state, &mut resp_head, 4);
+        let answered = !next(state).is_multiple_of(4);
+        let limit = 1 + next(state) as usize % 8;
+        let origin = Origin {
+            direction: Direction::Inbound,
+            service: Arc::new(Service {
+                name: "svc".into(),
+                ..Service::default()
+            }),
+            client_addr: Some(SocketAddr::from(([10, 1, 2, 3], 50_000))),
+            server_addr: None,
+            tls: None,
+        };
+        let mut c = Captured::new(
+            &origin,
+            Protocol::Http1,
+            upstream.clone(),
+            Payload::Http {
+                heads: Heads::Raw {
+                    request: Bytes::from(req_head),
+                    response: answered.then(|| Bytes::from(resp_head)),
+                },
+                request_body: body(state, limit),
+                response_body: body(state, limit),
+            },
+        );
+        c.duration = Duration::from_micros(next(state) % 100_000);
+        for _ in 0..next(state) % 4 {
+            let k = pick(state, &["proxy_mode", "zeta", "incomplete", "alpha"]);
+            c.tags.push((k, format!("t{}", next(state) % 10)));
+        }
+        if next(state).is_multiple_of(3) {
+            c.error = Some("upstream went away".into());
+        }
+
+        let Payload::Http {
+            request_body,
+            response_body,
+            ..
+        } = &c.payload
+        else {
+            return (
+                c,
+                Exchange::new(
+                    Direction::Inbound,
+                    Protocol::Tcp,
+                    Service::default(),
+                    upstream,
+                ),
+            );
+        };
+        let stored = |b: &BodyCapture| Body {
+            data: b.bytes(),
+            size: b.size,
+            truncated: b.truncated(),
+        };
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+            None => (target.to_owned(), None),
+        };
+        let mut tags: BTreeMap<String, String> = c
+            .tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let incomplete: Vec<&str> = c.payload.incomplete().into_iter().flatten().collect();
+        if !incomplete.is_empty() {
+            tags.insert("incomplete".into(), incomplete.join(","));
+        }
+        let ex = Exchange {
+            v: tapwire_model::SCHEMA_VERSION,
+            id: c.id,
+            start: c.start,
+            duration_us: c.duration.as_micros() as u64,
+            direction: c.direction,
+            service: (*c.service).clone(),
+            protocol: c.protocol,
+            client_addr: c.client_addr,
+            server_addr: c.server_addr,
+            upstream: upstream.clone(),
+            tls: None,
+            request: Some(Request {
+                method: method.to_owned(),
+                scheme: "http".into(),
+                authority: req_fields
+                    .get("host")
+                    .map_or_else(|| upstream.to_string(), str::to_owned),
+                path,
+                query,
+                version: req_version.to_owned(),
+                headers: req_fields,
+                body: stored(request_body),
+                trailers: trailers(request_body),
+            }),
+            response: answered.then(|| Response {
+                status,
+                version: resp_version.to_owned(),
+                headers: resp_fields,
+                body: stored(response_body),
+                trailers: trailers(response_body),
+            }),
+            tcp: None,
+            error: c.error.clone(),
+            tags,
+        };
+        (c, ex)
+    }
+
+    #[test]
+    fn raw_captures_are_written_as_their_exchanges() {
+        let mut state = 0x5eed_1234_abcd_ef01u64;
+        for i in 0..3_000 {
+            let (c, expected) = raw_case(&mut state);
+            let mut line = Vec::new();
+            c.with_view(|v| tapwire_model::jsonl::encode_view_into(&mut line, v));
+            assert_eq!(
+                String::from_utf8_lossy(&line),
+                String::from_utf8_lossy(&tapwire_model::jsonl::encode(&expected)),
+                "case {i}"
+            );
+        }
+        // The same cases as owned exchanges, for sinks that keep them.
+        let mut state = 0x5eed_1234_abcd_ef01u64;
+        for i in 0..3_000 {
+            let (c, expected) = raw_case(&mut state);
+            assert_eq!(c.into_exchange(), expected, "case {i}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tapwire_model::segment::{SegmentError, SegmentWriter, CAPTURE_ZSTD_LEVEL, SUFFIX};
+use tapwire_model::view::ExchangeView;
 use tapwire_model::Exchange;
 
 use crate::capture::{CaptureReceiver, Captured};
@@ -38,6 +39,12 @@ pub trait CaptureSink: Send + 'static {
     fn attach(&mut self, _metrics: &Arc<Metrics>) {}
     /// Stores one exchange (it may be buffered until `flush`).
     fn write(&mut self, exchange: Exchange) -> Result<(), SinkError>;
+    /// Stores one capture as it left the queue. The default builds its
+    /// exchange for [`CaptureSink::write`]; a sink that only encodes can
+    /// write the capture's view and skip building it.
+    fn write_captured(&mut self, capture: Captured) -> Result<(), SinkError> {
+        self.write(capture.into_exchange())
+    }
     /// Called about once a second when idle, for time-based rotation.
     fn tick(&mut self) -> Result<(), SinkError> {
         Ok(())
@@ -91,6 +98,27 @@ impl SegmentDirSink {
         ))
     }
 
+    fn append(&mut self, exchange: &ExchangeView<'_>) -> Result<(), SinkError> {
+        if self.current.is_none() {
+            let path = self.next_path();
+            self.current = Some((
+                SegmentWriter::create_with_level(path, CAPTURE_ZSTD_LEVEL)?,
+                Instant::now(),
+            ));
+        }
+        let full = match &mut self.current {
+            Some((w, _)) => {
+                w.append_view(exchange)?;
+                w.count() >= self.max_count || w.raw_bytes() >= self.max_raw_bytes
+            }
+            None => false,
+        };
+        if full {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
     fn rotate(&mut self) -> Result<(), SinkError> {
         if let Some((w, _)) = self.current.take() {
             let path = w.finish()?;
@@ -102,24 +130,11 @@ impl SegmentDirSink {
 
 impl CaptureSink for SegmentDirSink {
     fn write(&mut self, exchange: Exchange) -> Result<(), SinkError> {
-        if self.current.is_none() {
-            let path = self.next_path();
-            self.current = Some((
-                SegmentWriter::create_with_level(path, CAPTURE_ZSTD_LEVEL)?,
-                Instant::now(),
-            ));
-        }
-        let full = match &mut self.current {
-            Some((w, _)) => {
-                w.append(&exchange)?;
-                w.count() >= self.max_count || w.raw_bytes() >= self.max_raw_bytes
-            }
-            None => false,
-        };
-        if full {
-            self.rotate()?;
-        }
-        Ok(())
+        self.append(&exchange.view())
+    }
+
+    fn write_captured(&mut self, capture: Captured) -> Result<(), SinkError> {
+        capture.with_view(|view| self.append(view))
     }
 
     fn tick(&mut self) -> Result<(), SinkError> {
@@ -158,7 +173,7 @@ pub(crate) fn run(
         .clone();
     let write = |c: Captured, sink: &mut Box<dyn CaptureSink>| {
         metrics.queue_depth.dec();
-        match sink.write(c.into_exchange()) {
+        match sink.write_captured(c) {
             Ok(()) => {
                 metrics.captures_written.inc();
             }
