@@ -520,18 +520,13 @@ impl Scanner {
     /// which [`is_cand`] is true.
     #[inline]
     pub(crate) fn might_match_given(&self, s: &[u8], any_cand: bool) -> bool {
-        self.might_match_lazy(s, || any_cand)
+        self.might_match_in(s, 0, s.len(), || any_cand)
     }
 
-    /// As [`Scanner::might_match_given`], asking `any_cand` only when the
-    /// answer matters (the JSON walker finds it out with a vector probe).
-    #[inline(always)]
-    pub(crate) fn might_match_lazy(&self, s: &[u8], any_cand: impl FnOnce() -> bool) -> bool {
-        self.might_match_in(s, 0, s.len(), any_cand)
-    }
-
-    /// As [`Scanner::might_match_lazy`] for the text `doc[a..b]`; the bytes
-    /// of `doc` around it are not read as part of it.
+    /// As [`Scanner::might_match_given`] for the text `doc[a..b]` (the
+    /// bytes of `doc` around it are not read as part of it), asking
+    /// `any_cand` only when the answer matters (the JSON walker finds it
+    /// out with a vector probe).
     #[inline(always)]
     pub(crate) fn might_match_in(
         &self,

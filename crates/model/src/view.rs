@@ -147,7 +147,7 @@ impl Fields<'_> {
                 .iter()
                 .map(|(n, v)| {
                     (
-                        n.to_ascii_lowercase(),
+                        lower(n).into_owned(),
                         String::from_utf8_lossy(v).into_owned(),
                     )
                 })

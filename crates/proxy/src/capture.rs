@@ -69,13 +69,12 @@ impl BodyCapture {
         }
     }
 
-    fn into_body(self) -> Body {
-        let truncated = self.truncated();
-        let data = self.bytes();
+    /// The kept bytes as the stored body.
+    fn body(&self) -> Body {
         Body {
-            data,
+            data: self.bytes(),
             size: self.size,
-            truncated,
+            truncated: self.truncated(),
         }
     }
 }
@@ -294,8 +293,8 @@ impl Captured {
             } => {} // written from its view above
             Payload::Tcp { client, server } => {
                 ex.tcp = Some(TcpFlow {
-                    client_bytes: client.into_body(),
-                    server_bytes: server.into_body(),
+                    client_bytes: client.body(),
+                    server_bytes: server.body(),
                 });
             }
         }
@@ -317,7 +316,7 @@ fn typed_request(head: RequestHead, body: BodyCapture) -> Request {
         version: version(head.version).to_owned(),
         headers: headers(&head.headers),
         trailers: trailers(&body),
-        body: body.into_body(),
+        body: body.body(),
     }
 }
 
@@ -327,7 +326,7 @@ fn typed_response(head: ResponseHead, body: BodyCapture) -> Response {
         version: version(head.version).to_owned(),
         headers: headers(&head.headers),
         trailers: trailers(&body),
-        body: body.into_body(),
+        body: body.body(),
     }
 }
 
@@ -335,74 +334,41 @@ fn trailers(body: &BodyCapture) -> Headers {
     body.trailers.as_ref().map(headers).unwrap_or_default()
 }
 
-/// An exchange the HTTP/1.1 fast lane relayed: the heads are the raw bytes
-/// that crossed the wire, parsed again here on the sink thread so that the
-/// request path only moved bytes.
-#[derive(Debug)]
-pub(crate) struct RawCapture {
-    id: ExchangeId,
-    start: DateTime<Utc>,
-    duration: Duration,
-    direction: Direction,
-    protocol: Protocol,
-    service: Arc<Service>,
-    client_addr: Option<SocketAddr>,
-    server_addr: Option<SocketAddr>,
-    upstream: Upstream,
-    tls: Option<TlsInfo>,
-    tags: Vec<(&'static str, String)>,
-    error: Option<String>,
-    incomplete: String,
-    request: Bytes,
-    response: Option<Bytes>,
-    request_body: BodyCapture,
-    response_body: BodyCapture,
-}
-
 impl Captured {
     /// Hands `f` the capture as it is written: straight from the raw heads
     /// when the fast lane relayed it, else through [`Captured::into_exchange`].
     pub(crate) fn with_view<R>(self, f: impl FnOnce(&ExchangeView<'_>) -> R) -> R {
-        let incomplete: Vec<&str> = self.payload.incomplete().into_iter().flatten().collect();
-        let incomplete = incomplete.join(",");
-        match self.payload {
-            Payload::Http {
-                heads: Heads::Raw { request, response },
-                request_body,
-                response_body,
-            } => RawCapture {
-                id: self.id,
-                start: self.start,
-                duration: self.duration,
-                direction: self.direction,
-                protocol: self.protocol,
-                service: self.service,
-                client_addr: self.client_addr,
-                server_addr: self.server_addr,
-                upstream: self.upstream,
-                tls: self.tls,
-                tags: self.tags,
-                error: self.error,
-                incomplete,
+        if let Payload::Http {
+            heads: Heads::Raw { request, response },
+            request_body,
+            response_body,
+        } = &self.payload
+        {
+            return self.raw_view(
                 request,
-                response,
-                request_body,
-                response_body,
-            }
-            .with_view(f),
-            payload => f(&Self { payload, ..self }.into_exchange().view()),
+                response.as_deref(),
+                [request_body, response_body],
+                f,
+            );
         }
+        f(&self.into_exchange().view())
     }
-}
 
-impl RawCapture {
-    /// Parses the heads (the lane parsed these very bytes before relaying
-    /// them, so they parse) and hands `f` the exchange as it is written.
-    /// The authority is the `Host` field (the lane requires exactly one),
-    /// else the upstream.
-    fn with_view<R>(self, f: impl FnOnce(&ExchangeView<'_>) -> R) -> R {
-        let (method, target, minor, req_fields) = parse_fields(&self.request, |slots| {
-            let (req, _) = request_head(&self.request, slots)?;
+    /// The view of an exchange the HTTP/1.1 fast lane relayed: its heads
+    /// are the raw bytes that crossed the wire, parsed again here on the
+    /// sink thread so that the request path only moved bytes (the lane
+    /// parsed these very bytes before relaying them, so they parse). The
+    /// authority is the `Host` field (the lane requires exactly one), else
+    /// the upstream.
+    fn raw_view<R>(
+        &self,
+        request: &[u8],
+        response: Option<&[u8]>,
+        [request_body, response_body]: [&BodyCapture; 2],
+        f: impl FnOnce(&ExchangeView<'_>) -> R,
+    ) -> R {
+        let (method, target, minor, req_fields) = parse_fields(request, |slots| {
+            let (req, _) = request_head(request, slots)?;
             Ok((
                 req.method.unwrap_or_default(),
                 req.path.unwrap_or_default(),
@@ -422,10 +388,8 @@ impl RawCapture {
             Some((_, v)) => String::from_utf8_lossy(v),
             None => self.upstream.to_string().into(),
         };
-        let req_trailers = trailers(&self.request_body);
-        let req_body = self.request_body.into_body();
-        let response = self.response.as_deref().map(|head| {
-            let (status, minor, fields) = parse_fields(head, |slots| {
+        let response = response.map(|head| {
+            parse_fields(head, |slots| {
                 let (resp, _) = response_head(head, slots)?;
                 Ok((
                     resp.code.unwrap_or_default(),
@@ -433,15 +397,16 @@ impl RawCapture {
                     pairs(resp.headers),
                 ))
             })
-            .unwrap_or_default();
-            (status, minor, fields)
+            .unwrap_or_default()
         });
-        let resp_trailers = trailers(&self.response_body);
-        let resp_body = self.response_body.into_body();
+        let (req_body, resp_body) = (request_body.body(), response_body.body());
+        let (req_trailers, resp_trailers) = (trailers(request_body), trailers(response_body));
 
+        let incomplete: Vec<&str> = self.payload.incomplete().into_iter().flatten().collect();
+        let incomplete = incomplete.join(",");
         let mut tags: Vec<(&str, &str)> = self.tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        if !self.incomplete.is_empty() {
-            tags.push(("incomplete", &self.incomplete));
+        if !incomplete.is_empty() {
+            tags.push(("incomplete", &incomplete));
         }
         Tags::sort(&mut tags);
 
@@ -847,15 +812,7 @@ mod tests {
             ..
         } = &c.payload
         else {
-            return (
-                c,
-                Exchange::new(
-                    Direction::Inbound,
-                    Protocol::Tcp,
-                    Service::default(),
-                    upstream,
-                ),
-            );
+            panic!("built as an HTTP capture above");
         };
         let stored = |b: &BodyCapture| Body {
             data: b.bytes(),
