@@ -33,7 +33,7 @@ impl Body {
 
     /// The captured bytes as UTF-8, if they are valid UTF-8.
     pub fn as_text(&self) -> Option<&str> {
-        std::str::from_utf8(&self.data).ok()
+        crate::wire_text::utf8(&self.data)
     }
 }
 
@@ -54,9 +54,9 @@ struct BodyRepr<T> {
 
 impl Serialize for Body {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (text, base64) = match std::str::from_utf8(&self.data) {
-            Ok(t) => (Some(t), None),
-            Err(_) => (
+        let (text, base64) = match self.as_text() {
+            Some(t) => (Some(t), None),
+            None => (
                 None,
                 Some(base64::engine::general_purpose::STANDARD.encode(&self.data)),
             ),

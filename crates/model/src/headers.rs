@@ -58,7 +58,7 @@ impl Headers {
         Self(
             pairs
                 .into_iter()
-                .map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).into_owned()))
+                .map(|(n, v)| (n.to_owned(), crate::wire_text::lossy(v).into_owned()))
                 .collect(),
         )
     }

@@ -31,19 +31,15 @@ pub enum DecodeError {
 }
 
 /// Appends one exchange to `out` as a single line (with trailing newline).
-///
-/// Encoded with sonic-rs through the same serde derives as decoding: its
-/// vectorised string escaping matters for the capture sink, where body text
-/// dominates each line. The output is the JSON serde_json writes.
+/// The output is the JSON serde_json writes for the exchange.
 pub fn encode_into(out: &mut Vec<u8>, ex: &Exchange) {
     encode_view_into(out, &ex.view());
 }
 
-/// [`encode_into`] for an exchange given as its [`ExchangeView`].
+/// [`encode_into`] for an exchange given as its [`ExchangeView`], written
+/// by hand rather than through serde (see `line.rs` for why).
 pub fn encode_view_into(out: &mut Vec<u8>, ex: &ExchangeView<'_>) {
-    // An exchange always serializes (string-keyed maps, no floats), and
-    // writing into a Vec cannot fail.
-    let _ = sonic_rs::to_writer(&mut *out, ex);
+    crate::line::write(out, ex);
     out.push(b'\n');
 }
 

@@ -11,6 +11,7 @@ pub mod har;
 mod headers;
 pub mod ingest;
 pub mod jsonl;
+mod line;
 pub mod segment;
 mod selector;
 pub mod view;

@@ -1,11 +1,12 @@
 //! The JSON layout of an exchange, over borrowed parts.
 //!
 //! [`Exchange`], [`Request`] and [`Response`] serialize through these
-//! views, so the layout is written down once, here. The capture proxy also
+//! views, so the layout is defined here. The capture proxy also
 //! fills them straight from the head bytes its fast lane relayed
 //! ([`Fields::Raw`]), which spares the sink a copy of every field into a
 //! `String` only to write it out and free it: on a small exchange that was
-//! a quarter of the sink's time.
+//! a quarter of the sink's time. The JSON Lines encoder writes a view by
+//! hand (`line.rs`), and tests hold it to the bytes serde_json writes here.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
+use crate::wire_text::lossy;
 use crate::{
     Body, Direction, Exchange, ExchangeId, Headers, Protocol, Request, Response, Service, TcpFlow,
     TlsInfo, Upstream,
@@ -145,12 +147,7 @@ impl Fields<'_> {
             Fields::Owned(h) => (*h).clone(),
             Fields::Raw(f) => f
                 .iter()
-                .map(|(n, v)| {
-                    (
-                        lower(n).into_owned(),
-                        String::from_utf8_lossy(v).into_owned(),
-                    )
-                })
+                .map(|(n, v)| (lower(n).into_owned(), lossy(v).into_owned()))
                 .collect(),
         }
     }
@@ -163,7 +160,7 @@ impl Serialize for Fields<'_> {
             Fields::Raw(fields) => {
                 let mut seq = s.serialize_seq(Some(fields.len()))?;
                 for (name, value) in fields.iter() {
-                    seq.serialize_element(&(lower(name), String::from_utf8_lossy(value)))?;
+                    seq.serialize_element(&(lower(name), lossy(value)))?;
                 }
                 seq.end()
             }

@@ -334,6 +334,223 @@ mod jsonl_codec {
         }
     }
 
+    /// A small generator, so that the test needs no extra crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> usize {
+            (self.next() % n) as usize
+        }
+
+        fn coin(&mut self) -> bool {
+            self.next() & 1 == 1
+        }
+
+        /// Bytes drawn from the ones JSON escapes, mixed case, non-ASCII
+        /// and, unless `utf8`, sequences that are not UTF-8.
+        fn bytes(&mut self, utf8: bool) -> Vec<u8> {
+            const PIECES: [&[u8]; 16] = [
+                b"a",
+                b"Z",
+                b"Host",
+                b"\"",
+                b"\\",
+                b"/",
+                b"\n",
+                b"\x01",
+                b"\x1f",
+                b"\x7f",
+                "\u{e9}".as_bytes(),
+                "\u{2028}".as_bytes(),
+                "\u{1f600}".as_bytes(),
+                b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                b"\xff",
+                b"\xc3",
+            ];
+            let n = if self.below(8) == 0 {
+                60
+            } else {
+                self.below(6)
+            };
+            let mut out = Vec::new();
+            for _ in 0..n {
+                out.extend_from_slice(PIECES[self.below(if utf8 { 14 } else { 16 })]);
+            }
+            out
+        }
+
+        fn text(&mut self) -> String {
+            String::from_utf8(self.bytes(true)).unwrap()
+        }
+
+        fn maybe(&mut self) -> Option<String> {
+            self.coin().then(|| self.text())
+        }
+
+        fn body(&mut self) -> Body {
+            let data = match self.below(3) {
+                0 => Vec::new(),
+                1 => self.text().into_bytes(),
+                _ => self.bytes(false),
+            };
+            let extra = if self.coin() {
+                self.below(5000) as u64
+            } else {
+                0
+            };
+            Body {
+                size: data.len() as u64 + extra,
+                truncated: extra > 0,
+                data: data.into(),
+            }
+        }
+
+        fn headers(&mut self) -> Headers {
+            (0..self.below(5))
+                .map(|_| (self.text(), self.text()))
+                .collect()
+        }
+
+        /// Usually none.
+        fn trailers(&mut self) -> Headers {
+            if self.coin() {
+                self.headers()
+            } else {
+                Headers::new()
+            }
+        }
+
+        fn addr(&mut self) -> Option<std::net::SocketAddr> {
+            match self.below(3) {
+                0 => None,
+                1 => Some(std::net::SocketAddr::from((
+                    (self.next() as u32).to_be_bytes(),
+                    self.next() as u16,
+                ))),
+                _ => Some(std::net::SocketAddr::from((
+                    (u128::from(self.next()) << 64 | u128::from(self.next())).to_be_bytes(),
+                    self.next() as u16,
+                ))),
+            }
+        }
+
+        fn exchange(&mut self) -> Exchange {
+            let protocols = [
+                Protocol::Http1,
+                Protocol::Http2,
+                Protocol::Grpc,
+                Protocol::Tcp,
+            ];
+            let mut ex = Exchange::new(
+                if self.coin() {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                },
+                protocols[self.below(4)],
+                Service {
+                    name: self.text(),
+                    namespace: self.maybe(),
+                    pod: self.maybe(),
+                    node: self.maybe(),
+                    cluster: self.maybe(),
+                },
+                Upstream {
+                    host: self.text(),
+                    port: self.next() as u16,
+                },
+            );
+            ex.v = self.next() as u32;
+            ex.id = ExchangeId(uuid::Uuid::from_u128(
+                u128::from(self.next()) << 64 | u128::from(self.next()),
+            ));
+            // Years 1970 to past 9999, every count of fraction digits.
+            let nanos = [0, 1_000_000, 1_000, 1][self.below(4)] * (self.next() % 1000) as u32;
+            ex.start = Utc
+                .timestamp_opt((self.next() % 260_000_000_000) as i64, nanos)
+                .unwrap();
+            ex.duration_us = self.next() >> self.below(64);
+            ex.client_addr = self.addr();
+            ex.server_addr = self.addr();
+            ex.tls = self.coin().then(|| TlsInfo {
+                sni: self.maybe(),
+                alpn: (0..self.below(3)).map(|_| self.text()).collect(),
+                intercepted: self.coin(),
+            });
+            ex.request = self.coin().then(|| Request {
+                method: self.text(),
+                scheme: self.text(),
+                authority: self.text(),
+                path: self.text(),
+                query: self.maybe(),
+                version: self.text(),
+                headers: self.headers(),
+                body: self.body(),
+                trailers: self.trailers(),
+            });
+            ex.response = self.coin().then(|| Response {
+                status: self.next() as u16,
+                version: self.text(),
+                headers: self.headers(),
+                body: self.body(),
+                trailers: self.trailers(),
+            });
+            ex.tcp = self.coin().then(|| TcpFlow {
+                client_bytes: self.body(),
+                server_bytes: self.body(),
+            });
+            ex.error = self.maybe();
+            ex.tags = (0..self.below(4))
+                .map(|_| (self.text(), self.text()))
+                .collect();
+            ex
+        }
+    }
+
+    /// The hand-written encoder against serde_json on random exchanges,
+    /// owned and with fields as raw wire bytes (names lower-cased on the
+    /// way out, values that are not UTF-8 replaced).
+    #[test]
+    fn random_exchanges_encode_as_serde_json_does() {
+        use tapwire_model::view::{Fields, Tags};
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for _ in 0..20_000 {
+            let ex = rng.exchange();
+            let mut want = serde_json::to_vec(&ex).unwrap();
+            want.push(b'\n');
+            assert_eq!(jsonl::encode(&ex), want, "{ex:?}");
+
+            let raw: Vec<(String, Vec<u8>)> = (0..rng.below(5))
+                .map(|_| (rng.text(), rng.bytes(false)))
+                .collect();
+            let raw: Vec<(&str, &[u8])> = raw.iter().map(|(n, v)| (n.as_str(), &v[..])).collect();
+            let tags: Vec<(&str, &str)> = ex.tags.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+            let mut view = ex.view();
+            view.tags = Tags::Sorted(&tags);
+            if let Some(req) = view.request.as_mut() {
+                req.headers = Fields::Raw(&raw);
+            }
+            if let Some(resp) = view.response.as_mut() {
+                resp.trailers = Fields::Raw(&raw);
+            }
+            let mut want = serde_json::to_vec(&view).unwrap();
+            want.push(b'\n');
+            let mut got = Vec::new();
+            jsonl::encode_view_into(&mut got, &view);
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+    }
+
     #[test]
     fn newer_version_says_to_upgrade() {
         let mut v: serde_json::Value =
