@@ -84,6 +84,7 @@ pub(crate) fn write(out: &mut Vec<u8>, ex: &ExchangeView<'_>) {
     w.raw(b"}");
 }
 
+/// The line being written, with one method per part of the layout.
 struct Line<'o> {
     out: &'o mut Vec<u8>,
 }
