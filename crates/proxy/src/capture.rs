@@ -690,21 +690,18 @@ mod tests {
         pages * 4096
     }
 
-    fn next(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
+    fn next(rng: &mut fastrand::Rng) -> u64 {
+        rng.u64(..)
     }
 
-    fn pick<'a>(state: &mut u64, from: &[&'a str]) -> &'a str {
-        from[next(state) as usize % from.len()]
+    fn pick<'a>(rng: &mut fastrand::Rng, from: &[&'a str]) -> &'a str {
+        from[next(rng) as usize % from.len()]
     }
 
     /// Field lines of mixed-case names and values that are text, text with
     /// bytes that are not UTF-8, escapes, or empty; appended to `head`, and
     /// as the decoded list the exchange must hold.
-    fn field_lines(state: &mut u64, head: &mut Vec<u8>, most: u64) -> Headers {
+    fn field_lines(rng: &mut fastrand::Rng, head: &mut Vec<u8>, most: u64) -> Headers {
         let names = [
             "Host",
             "host",
@@ -714,13 +711,13 @@ mod tests {
             "ETag",
         ];
         let mut decoded = Headers::new();
-        for _ in 0..next(state) % (most + 1) {
-            let name = pick(state, &names);
-            let value: Vec<u8> = match next(state) % 4 {
+        for _ in 0..next(rng) % (most + 1) {
+            let name = pick(rng, &names);
+            let value: Vec<u8> = match next(rng) % 4 {
                 0 => Vec::new(),
                 1 => b"caf\xe9 \xff\x80 ok".to_vec(),
                 2 => "na\u{ef}ve \"quoted\" \\ path/".as_bytes().to_vec(),
-                _ => format!("v{}", next(state) % 1000).into_bytes(),
+                _ => format!("v{}", next(rng) % 1000).into_bytes(),
             };
             head.extend_from_slice(format!("{name}: ").as_bytes());
             head.extend_from_slice(&value);
@@ -735,12 +732,12 @@ mod tests {
     }
 
     /// A body cut at `limit`, maybe unfinished, maybe with trailers.
-    fn body(state: &mut u64, limit: usize) -> BodyCapture {
+    fn body(rng: &mut fastrand::Rng, limit: usize) -> BodyCapture {
         let mut b = BodyCapture {
-            complete: !next(state).is_multiple_of(5),
+            complete: !next(rng).is_multiple_of(5),
             ..BodyCapture::default()
         };
-        let data: &[u8] = match next(state) % 3 {
+        let data: &[u8] = match next(rng) % 3 {
             0 => b"",
             1 => "{\"a\":\"\u{e9}\\n\"}".as_bytes(),
             _ => &[0xff, 0x00, 0x80, b'x'],
@@ -748,7 +745,7 @@ mod tests {
         for chunk in data.chunks(3) {
             b.push(&Bytes::copy_from_slice(chunk), limit);
         }
-        if next(state).is_multiple_of(4) {
+        if next(rng).is_multiple_of(4) {
             let mut t = HeaderMap::new();
             t.append("grpc-status", http::HeaderValue::from_static("0"));
             b.trailers = Some(t);
@@ -758,22 +755,22 @@ mod tests {
 
     /// A capture the fast lane could have made, and the exchange it must
     /// become, built here field by field from the same parts.
-    fn raw_case(state: &mut u64) -> (Captured, Exchange) {
-        let method = pick(state, &["GET", "POST", "DELETE"]);
-        let target = pick(state, &["/", "/a/b?x=1&y=%20", "/q?", "/caf%C3%A9?x=y"]);
-        let req_version = pick(state, &["HTTP/1.0", "HTTP/1.1"]);
+    fn raw_case(rng: &mut fastrand::Rng) -> (Captured, Exchange) {
+        let method = pick(rng, &["GET", "POST", "DELETE"]);
+        let target = pick(rng, &["/", "/a/b?x=1&y=%20", "/q?", "/caf%C3%A9?x=y"]);
+        let req_version = pick(rng, &["HTTP/1.0", "HTTP/1.1"]);
         let mut req_head = format!("{method} {target} {req_version}\r\n").into_bytes();
-        let req_fields = field_lines(state, &mut req_head, 5);
+        let req_fields = field_lines(rng, &mut req_head, 5);
         let upstream = Upstream {
-            host: pick(state, &["app", "::1"]).to_owned(),
+            host: pick(rng, &["app", "::1"]).to_owned(),
             port: 8080,
         };
-        let status = 200 + (next(state) % 300) as u16;
-        let resp_version = pick(state, &["HTTP/1.0", "HTTP/1.1"]);
+        let status = 200 + (next(rng) % 300) as u16;
+        let resp_version = pick(rng, &["HTTP/1.0", "HTTP/1.1"]);
         let mut resp_head = format!("{resp_version} {status} Whatever\r\n").into_bytes();
-        let resp_fields = field_lines(state, &mut resp_head, 4);
-        let answered = !next(state).is_multiple_of(4);
-        let limit = 1 + next(state) as usize % 8;
+        let resp_fields = field_lines(rng, &mut resp_head, 4);
+        let answered = !next(rng).is_multiple_of(4);
+        let limit = 1 + next(rng) as usize % 8;
         let origin = Origin {
             direction: Direction::Inbound,
             service: Arc::new(Service {
@@ -793,16 +790,16 @@ mod tests {
                     request: Bytes::from(req_head),
                     response: answered.then(|| Bytes::from(resp_head)),
                 },
-                request_body: body(state, limit),
-                response_body: body(state, limit),
+                request_body: body(rng, limit),
+                response_body: body(rng, limit),
             },
         );
-        c.duration = Duration::from_micros(next(state) % 100_000);
-        for _ in 0..next(state) % 4 {
-            let k = pick(state, &["proxy_mode", "zeta", "incomplete", "alpha"]);
-            c.tags.push((k, format!("t{}", next(state) % 10)));
+        c.duration = Duration::from_micros(next(rng) % 100_000);
+        for _ in 0..next(rng) % 4 {
+            let k = pick(rng, &["proxy_mode", "zeta", "incomplete", "alpha"]);
+            c.tags.push((k, format!("t{}", next(rng) % 10)));
         }
-        if next(state).is_multiple_of(3) {
+        if next(rng).is_multiple_of(3) {
             c.error = Some("upstream went away".into());
         }
 
@@ -873,9 +870,9 @@ mod tests {
 
     #[test]
     fn raw_captures_are_written_as_their_exchanges() {
-        let mut state = 0x5eed_1234_abcd_ef01u64;
+        let mut rng = fastrand::Rng::with_seed(0x5eed_1234_abcd_ef01);
         for i in 0..3_000 {
-            let (c, expected) = raw_case(&mut state);
+            let (c, expected) = raw_case(&mut rng);
             let mut line = Vec::new();
             c.with_view(|v| tapwire_model::jsonl::encode_view_into(&mut line, v));
             assert_eq!(
@@ -885,9 +882,9 @@ mod tests {
             );
         }
         // The same cases as owned exchanges, for sinks that keep them.
-        let mut state = 0x5eed_1234_abcd_ef01u64;
+        let mut rng = fastrand::Rng::with_seed(0x5eed_1234_abcd_ef01);
         for i in 0..3_000 {
-            let (c, expected) = raw_case(&mut state);
+            let (c, expected) = raw_case(&mut rng);
             assert_eq!(c.into_exchange(), expected, "case {i}");
         }
     }
